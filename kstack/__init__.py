@@ -1,0 +1,22 @@
+"""kstack: the FreeBSD 9.0 IPv4 stack, emulated in Python as a test harness.
+
+The public API (a contract; see docs/API in the README):
+
+    k = kstack.Kernel(profile="9.0", seed=0)
+    k.ifconfig("em0", "192.0.2.1/24")
+    k.input("em0", frame); k.transmitted("em0"); k.netstat("ip")
+"""
+
+from kstack.kern.kernel import Kernel
+from kstack.kern.mbuf import Mbuf
+from kstack.net.vnet import VNet
+from kstack.outcome import Outcome
+from kstack.profiles import PROFILES, Profile
+
+
+class Panic(Exception):
+    """Raised where the emulated kernel of the chosen profile would panic."""
+
+
+__all__ = ["Kernel", "VNet", "Outcome", "Profile", "PROFILES", "Panic", "Mbuf"]
+__version__ = "0.1.0"

@@ -1,0 +1,96 @@
+"""Ethernet input and output (net/if_ethersubr.c)."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
+from kstack.net.if_var import IFF_PROMISC, IFF_SIMPLEX, IFF_UP
+from kstack.outcome import Outcome, dropped
+
+if TYPE_CHECKING:
+    from kstack.net.if_var import Ifnet
+    from kstack.net.route import Rtentry
+
+ETHERTYPE_IP = 0x0800
+ETHERTYPE_ARP = 0x0806
+ETHERTYPE_VLAN = 0x8100
+ETHERTYPE_IPV6 = 0x86DD
+ETHER_HDR_LEN = 14
+ETHER_BCAST = b"\xff" * 6
+ETHER_HDR = struct.Struct("!6s6sH")
+
+_NOT_UP = dropped("ether_input: interface down")
+_RUNT = dropped("ifi_ierrors")
+_NOT_US = dropped("ether_input: frame not addressed to this interface")
+_NOPROTO = dropped("ifi_noproto")
+_LOOPED = dropped("ether_input: own frame looped back")
+
+
+def ether_map_ip_multicast(group: int) -> bytes:
+    """ETHER_MAP_IP_MULTICAST: 01:00:5e + the low 23 bits of the group."""
+    return bytes((0x01, 0x00, 0x5E, (group >> 16) & 0x7F, (group >> 8) & 0xFF, group & 0xFF))
+
+
+def ether_input(ifp: Ifnet, frame: bytes) -> Outcome:
+    """A frame received on an Ethernet interface (ether_input/ether_demux)."""
+    c = ifp.counters
+    n = len(frame)
+    c.ifi_ipackets += 1
+    c.ifi_ibytes += n
+    for cap in ifp.captures:
+        cap.tap(frame, "", "in")
+    if n < ETHER_HDR_LEN:
+        c.ifi_ierrors += 1
+        return _RUNT
+    if not ifp.flags & IFF_UP:
+        return _NOT_UP
+    dst = frame[0:6]
+    flags = 0
+    if dst[0] & 1:
+        if dst == ETHER_BCAST:
+            flags = M_BCAST
+        else:
+            flags = M_MCAST
+        c.ifi_imcasts += 1
+    elif dst != ifp.lladdr and not ifp.flags & IFF_PROMISC:
+        return _NOT_US
+    etype = (frame[12] << 8) | frame[13]
+    vnet = ifp.vnet
+    if etype == ETHERTYPE_IP:
+        m = Mbuf(bytearray(frame[ETHER_HDR_LEN:]), ifp, ifp.fib, flags)
+        return vnet.netisr_dispatch_ip(m)
+    if etype == ETHERTYPE_ARP:
+        from kstack.netinet.if_ether import arpintr
+
+        return arpintr(ifp, frame[ETHER_HDR_LEN:], flags)
+    c.ifi_noproto += 1
+    return _NOPROTO
+
+
+def ether_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
+    """Frame an IPv4 packet for ``nexthop`` and hand it to the driver.
+
+    Returns an errno (0 also when the packet is held waiting for ARP).
+    """
+    if not ifp.flags & IFF_UP:
+        return 50  # ENETDOWN
+    from kstack.netinet.if_ether import arpresolve
+
+    if m.flags & M_BCAST:
+        edst: bytes | None = ETHER_BCAST
+    elif m.flags & M_MCAST:
+        edst = ether_map_ip_multicast(nexthop)
+    else:
+        edst = arpresolve(ifp, m, nexthop, rt)
+        if edst is None:
+            return 0
+    if m.flags & M_BCAST and ifp.flags & IFF_SIMPLEX:
+        # A simplex interface does not hear its own broadcasts: loop a copy.
+        from kstack.net.if_loop import if_simloop
+
+        if_simloop(ifp, m.copy())
+    frame = ETHER_HDR.pack(edst, ifp.lladdr, ETHERTYPE_IP) + m.data
+    ifp.output_frame(frame, m, m.why)
+    return 0

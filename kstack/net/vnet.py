@@ -1,0 +1,586 @@
+"""A virtual network stack (net/vnet.c): everything one stack owns.
+
+Kernel methods such as ``k.ifconfig`` act on ``vnet0``; a vnet jail has a
+VNet of its own. Nothing is shared between two VNets but the kernel's clock
+and sysctl tree.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from kstack.kern.clock import NS
+from kstack.kern.mbuf import Mbuf
+from kstack.kern.sysctl import Ctx, Value, sysctl_read, sysctl_write
+from kstack.net.bpf import Capture
+from kstack.net.if_var import (
+    IFF_BROADCAST,
+    IFF_LOOPBACK,
+    IFF_MULTICAST,
+    IFF_RUNNING,
+    IFF_SIMPLEX,
+    IFF_UP,
+    IFT_ETHER,
+    IFT_LOOP,
+    Ifnet,
+    parse_mac,
+)
+from kstack.net.route import (
+    RT_MAXFIBS,
+    RTF_BLACKHOLE,
+    RTF_DYNAMIC,
+    RTF_GATEWAY,
+    RTF_HOST,
+    RTF_REJECT,
+    RTF_STATIC,
+    RTF_UP,
+    RouteInfo,
+    RouteTable,
+    Rtentry,
+)
+from kstack.netinet.ip import aton, ntoa, prefix_mask
+from kstack.netinet.stats import IcmpStat, IgmpStat, IpStat, UdpStat
+from kstack.outcome import HELD, Outcome, dropped
+
+if TYPE_CHECKING:
+    from kstack.kern.kernel import Kernel
+
+ProtoInput = Callable[["VNet", Mbuf, int, int], Outcome]
+
+_QUEUED = Outcome(HELD, "netisr", "ip input queue")
+_QDROP = dropped("intr_queue_drops", "netisr IP queue full")
+
+
+class Event:
+    """Something the stack did outside the input that caused it (a queued
+    packet processed later, a packet held or dropped by ARP, a timer)."""
+
+    __slots__ = ("ts", "what", "outcome", "ifname")
+
+    def __init__(self, ts: int, what: str, outcome: Outcome | None, ifname: str = "") -> None:
+        self.ts = ts
+        self.what = what
+        self.outcome = outcome
+        self.ifname = ifname
+
+    def __repr__(self) -> str:
+        return f"Event({self.what!r}, {self.outcome})"
+
+
+def parse_prefix(s: str) -> tuple[int, int]:
+    """'a.b.c.d/len' (or a bare address: /32) -> (addr, plen)."""
+    if "/" in s:
+        a, _, p = s.partition("/")
+        try:
+            plen = int(p)
+        except ValueError:
+            raise ValueError(f"bad prefix length in {s!r}") from None
+        if not 0 <= plen <= 32:
+            raise ValueError(f"bad prefix length in {s!r}")
+        return aton(a), plen
+    return aton(s), 32
+
+
+class VNet:
+    def __init__(self, kernel: Kernel, vid: int, name: str) -> None:
+        self.kernel = kernel
+        self.id = vid
+        self.name = name
+        self.sc: dict[str, Value] = kernel.sysctl_tree.defaults(kernel, vnet=True)
+        self.rng = kernel.rng.fork(vid)
+        self.ifnets: list[Ifnet] = []
+        self.ifnet_by_name: dict[str, Ifnet] = {}
+        self.in_ifaddrhead: list[Any] = []
+        self.in_ifaddrhash: dict[int, list[Any]] = {}
+        self.rt = [RouteTable(f) for f in range(kernel.fibs)]
+        self.ipstat = IpStat()
+        self.icmpstat = IcmpStat()
+        self.udpstat = UdpStat()
+        self.igmpstat = IgmpStat()
+        self.ip_id = kernel.clock.time_second & 0xFFFF
+        self._randomid_seen: set[int] = set()
+        self._randomid_ring: deque[int] = deque()
+        self.ipq: list[list[Any]] = [[] for _ in range(64)]
+        self.ipq_count = 0
+        self._slowtimo: Any = None
+        self.ipintrq: deque[Mbuf] = deque()
+        self.netisr_ip_qdrops = 0
+        self.icmp_lasttime = [-1] * 8
+        self.icmp_curpps = [0] * 8
+        self.last_output_mtu = 0
+        self.events: list[Event] = []
+        self.record_events = True
+        self._protox: dict[int, ProtoInput] = {}
+        self._init_protocols()
+        self.lo0 = self._if_create("lo0")
+        self.ifconfig("lo0", "127.0.0.1/8")
+
+    # -- protocol switch (in_proto.c, ipproto_register) -------------------
+
+    def _init_protocols(self) -> None:
+        from kstack.netinet.igmp import igmp_input
+        from kstack.netinet.ip_icmp import icmp_input
+        from kstack.netinet.udp_usrreq import udp_input
+
+        self._protox = {1: icmp_input, 2: igmp_input, 17: udp_input, 6: _tcp_input, 46: _rsvp_input}
+
+    def ip_protox(self, proto: int) -> ProtoInput:
+        from kstack.netinet.raw_ip import rip_input
+
+        return self._protox.get(proto, rip_input)
+
+    def ipproto_register(self, proto: int, handler: ProtoInput) -> None:
+        """Claim a protocol number (EPROTONOSUPPORT / EEXIST as the kernel)."""
+        if proto <= 0 or proto >= 256:
+            raise OSError(errno.EPROTONOSUPPORT, "protocol out of range")
+        if proto in self._protox:
+            raise OSError(errno.EEXIST, "protocol already registered")
+        self._protox[proto] = handler
+
+    def ipproto_unregister(self, proto: int) -> None:
+        if proto not in self._protox:
+            raise OSError(errno.ENOENT, "protocol not registered")
+        del self._protox[proto]
+
+    # -- hooks filled in by later subsystems ------------------------------
+
+    def icmp_ctlinput(self, icmp_type: int, code: int, m: Mbuf, hlen: int) -> None:
+        """Notify the inner protocol of an ICMP error (pr_ctlinput)."""
+
+    def udp_deliver(
+        self, m: Mbuf, hlen: int, ulen: int, src: int, dst: int, sport: int, dport: int
+    ) -> Outcome | None:
+        """Unicast UDP socket lookup and delivery; None when nobody listens."""
+        return None
+
+    def udp_deliver_multi(
+        self, m: Mbuf, hlen: int, ulen: int, src: int, dst: int, sport: int, dport: int
+    ) -> Outcome | None:
+        return None
+
+    def icmp_redirect(self, m: Mbuf, hlen: int) -> None:
+        """Apply a received redirect: a dynamic host route in every FIB
+        (in_rtredirect's checks: the gateway is on a connected net and is
+        not ours, the redirect came from the current first hop)."""
+        data = m.data
+        gw = int.from_bytes(data[hlen + 4 : hlen + 8], "big")
+        inner = hlen + 8
+        dst = int.from_bytes(data[inner + 16 : inner + 20], "big")
+        src = int.from_bytes(data[12:16], "big")
+        if gw in self.in_ifaddrhash:
+            return
+        for table in self.rt:
+            cur = table.lookup(dst)
+            if cur is None:
+                continue
+            first_hop = cur.gateway if cur.flags & RTF_GATEWAY else dst
+            if first_hop != src:
+                continue
+            gw_rt = table.lookup(gw)
+            if gw_rt is None or gw_rt.flags & RTF_GATEWAY:
+                continue
+            if cur.plen == 32 and cur.flags & RTF_DYNAMIC:
+                cur.gateway = gw
+                continue
+            table.add(
+                Rtentry(
+                    dst,
+                    32,
+                    gw_rt.ifp,
+                    gw_rt.ifa,
+                    RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_DYNAMIC,
+                    gateway=gw,
+                    mtu=gw_rt.ifp.mtu,
+                )
+            )
+
+    # -- netisr -----------------------------------------------------------
+
+    def netisr_dispatch_ip(self, m: Mbuf) -> Outcome:
+        """Hand a received packet to IP (direct dispatch unless configured)."""
+        if self.kernel.sc["net.isr.dispatch"] == "deferred":
+            if self.netisr_queue_ip(m):
+                return _QDROP
+            return _QUEUED
+        from kstack.netinet.ip_input import ip_input
+
+        return ip_input(self, m)
+
+    def netisr_queue_ip(self, m: Mbuf) -> int:
+        limit = int(self.kernel.sc["net.inet.ip.intr_queue_maxlen"])
+        if len(self.ipintrq) >= limit:
+            self.netisr_ip_qdrops += 1
+            self.note(m, "netisr queue full", _QDROP)
+            return errno.ENOBUFS
+        self.ipintrq.append(m)
+        return 0
+
+    def netisr_drain(self) -> int:
+        """Process queued IP input; returns how many packets ran."""
+        from kstack.netinet.ip_input import ip_input
+
+        q = self.ipintrq
+        n = 0
+        while q:
+            m = q.popleft()
+            out = ip_input(self, m)
+            n += 1
+            if self.record_events:
+                ifname = m.rcvif.name if m.rcvif is not None else ""
+                self.events.append(Event(self.kernel.clock.now, f"ip_input from {ifname} queue", out, ifname))
+        return n
+
+    def note(self, m: Mbuf | None, what: str, outcome: Outcome | None = None) -> None:
+        if self.record_events:
+            self.events.append(Event(self.kernel.clock.now, what, outcome))
+
+    def note_held(self, m: Mbuf, what: str) -> None:
+        self.note(m, what, Outcome(HELD, "arpresolve", "", what))
+
+    def note_drop(self, m: Mbuf, what: str) -> None:
+        self.note(m, what, dropped("arp hold", what))
+
+    def take_events(self) -> list[Event]:
+        ev = self.events
+        self.events = []
+        return ev
+
+    # -- IP ID and timers ---------------------------------------------------
+
+    def ip_randomid(self) -> int:
+        """ip_randomid(): random non-zero IDs, none repeated within the last
+        net.inet.ip.random_id_period values."""
+        period = int(self.kernel.sc["net.inet.ip.random_id_period"])
+        seen = self._randomid_seen
+        while True:
+            v = self.rng.arc4random() & 0xFFFF
+            if v and v not in seen:
+                break
+            self.ipstat_random_collision()
+        seen.add(v)
+        ring = self._randomid_ring
+        ring.append(v)
+        while len(ring) > period:
+            seen.discard(ring.popleft())
+        self.kernel.sc["net.inet.ip.random_id_total"] = int(self.kernel.sc.get("net.inet.ip.random_id_total", 0)) + 1
+        return v
+
+    def ipstat_random_collision(self) -> None:
+        key = "net.inet.ip.random_id_collisions"
+        sc = self.kernel.sc
+        sc[key] = int(sc.get(key, 0)) + 1
+
+    def ip_slowtimo_arm(self) -> None:
+        if self._slowtimo is not None and self._slowtimo.pending:
+            return
+        clock = self.kernel.clock
+        step = NS // 2
+        nxt = (clock.now // step + 1) * step
+        self._slowtimo = clock.callout(nxt - clock.now, self._slowtimo_run)
+
+    def _slowtimo_run(self) -> None:
+        from kstack.netinet.ip_reass import ip_slowtimo
+
+        self._slowtimo = None
+        ip_slowtimo(self)
+        if self.ipq_count:
+            self.ip_slowtimo_arm()
+
+    # -- configuration (the public API) -------------------------------------
+
+    def _if_create(self, name: str, ether: str | None = None, mtu: int | None = None) -> Ifnet:
+        index = len(self.kernel.all_ifnets()) + 1
+        if name.startswith("lo"):
+            from kstack.net.if_loop import LOMTU
+
+            ifp = Ifnet(
+                name,
+                index,
+                self,
+                IFT_LOOP,
+                b"",
+                mtu or LOMTU,
+                IFF_UP | IFF_LOOPBACK | IFF_MULTICAST | IFF_RUNNING,
+            )
+        else:
+            if ether is not None:
+                lladdr = parse_mac(ether)
+            else:
+                lladdr = bytes((0x02, 0x00, 0x00, self.id & 0xFF, (index >> 8) & 0xFF, index & 0xFF))
+            ifp = Ifnet(
+                name,
+                index,
+                self,
+                IFT_ETHER,
+                lladdr,
+                mtu or 1500,
+                IFF_UP | IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST | IFF_RUNNING,
+            )
+            ifp.snd_maxlen = int(self.kernel.sc.get("net.link.ifqmaxlen", 50))
+        self.ifnets.append(ifp)
+        self.ifnet_by_name[name] = ifp
+        return ifp
+
+    def iface(self, name: str) -> Ifnet:
+        try:
+            return self.ifnet_by_name[name]
+        except KeyError:
+            raise OSError(errno.ENXIO, f"interface {name} does not exist") from None
+
+    def ifconfig(
+        self,
+        name: str,
+        addr: str | None = None,
+        *,
+        mtu: int | None = None,
+        ether: str | None = None,
+        alias: bool = False,
+        delete: bool = False,
+        broadcast: str | None = None,
+        up: bool | None = None,
+        down: bool | None = None,
+        fib: int | None = None,
+    ) -> Ifnet:
+        """Create or configure an interface, as ifconfig(8) would."""
+        from kstack.netinet import in_ as inet
+
+        ifp = self.ifnet_by_name.get(name)
+        if ifp is None:
+            if not (name.startswith(("em", "lo", "re", "igb", "vtnet", "ix", "bge", "epair"))):
+                raise OSError(errno.EINVAL, f"unknown interface type for {name!r}")
+            ifp = self._if_create(name, ether, mtu)
+        elif ether is not None:
+            ifp.lladdr = parse_mac(ether)
+        if mtu is not None:
+            if not 72 <= mtu <= 65535:  # ether_ioctl: ETHERMIN + header .. a sane maximum
+                raise OSError(errno.EINVAL, f"bad MTU {mtu}")
+            ifp.mtu = mtu
+        if fib is not None:
+            if not 0 <= fib < self.kernel.fibs:
+                raise OSError(errno.EINVAL, f"fib {fib} out of range")
+            ifp.fib = fib
+        if down:
+            if ifp.flags & IFF_UP:
+                ifp.flags &= ~IFF_UP
+                inet.in_ifdown(self, ifp)
+        if addr is not None:
+            a, plen = parse_prefix(addr)
+            if delete:
+                for ia in ifp.addrs_in:
+                    if ia.addr == a:
+                        inet.in_deladdr(self, ia)
+                        break
+                else:
+                    raise OSError(errno.EADDRNOTAVAIL, f"{addr} is not on {name}")
+            else:
+                if not alias:
+                    # Without "alias", ifconfig replaces the first address.
+                    if ifp.addrs_in and all(ia.addr != a for ia in ifp.addrs_in):
+                        inet.in_deladdr(self, ifp.addrs_in[0])
+                bcast = aton(broadcast) if broadcast is not None else None
+                inet.in_addaddr(self, ifp, a, plen, bcast)
+        if up:
+            if not ifp.flags & IFF_UP:
+                ifp.flags |= IFF_UP
+                inet.in_ifup(self, ifp)
+        return ifp
+
+    def route_add(
+        self,
+        dest: str,
+        gateway: str | None = None,
+        *,
+        fib: int = 0,
+        mtu: int = 0,
+        blackhole: bool = False,
+        reject: bool = False,
+        iface: str | None = None,
+    ) -> None:
+        """route add: "default", a prefix, or a host, via a gateway (which
+        must be on a connected network) or an interface."""
+        if not 0 <= fib < self.kernel.fibs:
+            raise OSError(errno.EINVAL, f"fib {fib} out of range")
+        if dest == "default":
+            d, plen = 0, 0
+        else:
+            d, plen = parse_prefix(dest)
+        d &= prefix_mask(plen)
+        table = self.rt[fib]
+        flags = RTF_UP | RTF_STATIC | (RTF_HOST if plen == 32 else 0)
+        if blackhole:
+            flags |= RTF_BLACKHOLE
+        if reject:
+            flags |= RTF_REJECT
+        if blackhole or reject:
+            ifp = self.lo0
+            ifa = self.lo0.addrs_in[0] if self.lo0.addrs_in else None
+            gw = aton(gateway) if gateway else 0
+            if gw:
+                flags |= RTF_GATEWAY
+            rt = Rtentry(d, plen, ifp, ifa, flags, gateway=gw, mtu=mtu or ifp.mtu)
+        elif gateway is not None:
+            gw = aton(gateway)
+            via = None
+            for ia in self.in_ifaddrhead:
+                if ia.ifp.flags & IFF_UP and (gw & ia.mask) == ia.subnet:
+                    via = ia
+                    break
+            if via is None:
+                raise OSError(errno.ENETUNREACH, f"gateway {gateway} is not on a connected network")
+            if gw == via.addr:
+                # Routing "via" our own address is an interface route.
+                rt = Rtentry(d, plen, via.ifp, via, flags, mtu=mtu or via.ifp.mtu)
+            else:
+                rt = Rtentry(d, plen, via.ifp, via, flags | RTF_GATEWAY, gateway=gw, mtu=mtu or via.ifp.mtu)
+        elif iface is not None:
+            ifp = self.iface(iface)
+            ifa = ifp.addrs_in[0] if ifp.addrs_in else None
+            rt = Rtentry(d, plen, ifp, ifa, flags, mtu=mtu or ifp.mtu)
+        else:
+            raise OSError(errno.EINVAL, "route needs a gateway, an interface, -blackhole or -reject")
+        if not table.add(rt):
+            raise OSError(errno.EEXIST, f"route {dest} already in table {fib}")
+
+    def route_delete(self, dest: str, *, fib: int = 0) -> None:
+        if dest == "default":
+            d, plen = 0, 0
+        else:
+            d, plen = parse_prefix(dest)
+        if self.rt[fib].delete(d, plen) is None:
+            raise OSError(errno.ESRCH, f"route {dest} not in table {fib}")
+
+    def route_get(self, dest: str, fib: int = 0) -> RouteInfo | None:
+        if not 0 <= fib < self.kernel.fibs:
+            raise OSError(errno.EINVAL, f"fib {fib} out of range")
+        rt = self.rt[fib].lookup(aton(dest))
+        if rt is None:
+            return None
+        return RouteInfo(
+            prefix=rt.prefix,
+            gateway=ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else None,
+            ifname=rt.ifp.name,
+            mtu=rt.mtu,
+            flags=rt.flag_letters,
+            ifaddr=ntoa(rt.ifa.addr) if rt.ifa is not None else None,
+        )
+
+    def routes(self, fib: int = 0) -> list[RouteInfo]:
+        out = []
+        for rt in sorted(self.rt[fib].entries(), key=lambda r: (r.dst, r.plen)):
+            out.append(
+                RouteInfo(
+                    rt.prefix,
+                    ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else None,
+                    rt.ifp.name,
+                    rt.mtu,
+                    rt.flag_letters,
+                    ntoa(rt.ifa.addr) if rt.ifa is not None else None,
+                )
+            )
+        return out
+
+    def arp_add(self, addr: str, ether: str, iface: str | None = None) -> None:
+        """arp -s: a permanent entry on the interface whose subnet holds it."""
+        from kstack.netinet.if_ether import arp_add_static
+
+        a = aton(addr)
+        mac = parse_mac(ether)
+        if iface is not None:
+            ifp = self.iface(iface)
+        else:
+            for ia in self.in_ifaddrhead:
+                if ia.ifp.type == IFT_ETHER and (a & ia.mask) == ia.subnet:
+                    ifp = ia.ifp
+                    break
+            else:
+                raise OSError(errno.ENETUNREACH, f"{addr} is not on a connected Ethernet network")
+        arp_add_static(ifp, a, mac)
+
+    def arp_table(self) -> dict[str, tuple[str | None, str, bool]]:
+        """addr -> (mac or None, ifname, permanent)."""
+        from kstack.net.if_var import format_mac
+
+        out = {}
+        for ifp in self.ifnets:
+            for addr, lle in ifp.lle.items():
+                mac = lle.mac  # type: ignore[attr-defined]
+                out[ntoa(addr)] = (format_mac(mac) if mac else None, ifp.name, lle.static)  # type: ignore[attr-defined]
+        return out
+
+    def sysctl(self, name: str, value: object = None) -> Value:
+        """Read a sysctl, or set it and get the previous value back."""
+        tree = self.kernel.sysctl_tree
+        oid = tree.lookup(name)
+        store = self.sc if oid.vnet else self.kernel.sc
+        ctx = Ctx(self.kernel, self)
+        if value is None:
+            return sysctl_read(tree, ctx, store, name)
+        return sysctl_write(tree, ctx, store, name, value)
+
+    def netstat(self, proto: str | None = None) -> Any:
+        """Counters by FreeBSD name: one protocol's dict, or all of them."""
+        blocks = {"ip": self.ipstat, "icmp": self.icmpstat, "udp": self.udpstat, "igmp": self.igmpstat}
+        if proto is None:
+            return {k: b.snapshot() for k, b in blocks.items()}
+        try:
+            return blocks[proto].snapshot()
+        except KeyError:
+            raise ValueError(f"unknown protocol {proto!r} (ip, icmp, udp, igmp)") from None
+
+    # -- packets in and out -------------------------------------------------
+
+    def input(self, ifname: str, frame: bytes | bytearray | Any) -> Outcome:
+        """A frame received on ``ifname``: Ethernet on em*, IP on lo0."""
+        ifp = self.iface(ifname)
+        if not isinstance(frame, (bytes, bytearray)):
+            frame = bytes(frame)
+        if ifp.type == IFT_LOOP:
+            c = ifp.counters
+            c.ifi_ipackets += 1
+            c.ifi_ibytes += len(frame)
+            for cap in ifp.captures:
+                cap.tap(bytes(frame), "", "in")
+            m = Mbuf(bytearray(frame), ifp, ifp.fib, 0)
+            out = self.netisr_dispatch_ip(m)
+        else:
+            from kstack.net.if_ethersubr import ether_input
+
+            out = ether_input(ifp, bytes(frame))
+        return out
+
+    def transmitted(self, ifname: str) -> list[bytes]:
+        """Frames sent on ``ifname`` since the last call, oldest first."""
+        ifp = self.iface(ifname)
+        frames = [f for f, _ in ifp.txq]
+        ifp.txq.clear()
+        return frames
+
+    def transmitted_with_reasons(self, ifname: str) -> list[tuple[bytes, str]]:
+        ifp = self.iface(ifname)
+        out = list(ifp.txq)
+        ifp.txq.clear()
+        return out
+
+    def capture(self, ifname: str) -> Capture:
+        ifp = self.iface(ifname)
+        cap = Capture(ifp)
+        ifp.captures.append(cap)
+        return cap
+
+    def interfaces(self) -> Iterable[Ifnet]:
+        return list(self.ifnets)
+
+
+def _tcp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
+    return Outcome("delivered", "ips_delivered", "tcp_input", "TCP is not emulated")
+
+
+def _rsvp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
+    """Without an RSVP daemon the packet is freed silently (rsvp_input)."""
+    return Outcome("dropped", "rsvp_input", "", "no RSVP daemon; freed silently")
+
+
+RT_MAX = RT_MAXFIBS

@@ -1,0 +1,154 @@
+"""IPv4 address configuration (named in_.py because ``in`` is a Python keyword) and address tests (netinet/in.c, in_rmx.c).
+
+Adding an address installs the connected prefix route (in every FIB while
+``net.add_addr_allfibs`` is 1) and a host route for the address itself
+through lo0 (``ifa_add_loopback_route``), then announces the address with a
+gratuitous ARP request. Bringing an interface down withdraws both routes and
+flushes its dynamic ARP entries; bringing it up puts the routes back.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_UP, IFT_ETHER, InIfaddr
+from kstack.net.route import RTF_HOST, RTF_STATIC, RTF_UP, Rtentry
+from kstack.netinet.ip import INADDR_ANY, INADDR_BROADCAST, prefix_mask
+
+if TYPE_CHECKING:
+    from kstack.net.if_var import Ifnet
+    from kstack.net.vnet import VNet
+
+
+def in_broadcast(addr: int, ifp: Ifnet) -> bool:
+    """in_broadcast(): the all-ones and all-zeros addresses, and for each
+    address of ``ifp`` its broadcast address and (except /31 and /32) its
+    host-zero subnet address."""
+    if addr == INADDR_BROADCAST or addr == INADDR_ANY:
+        return True
+    if not ifp.flags & IFF_BROADCAST:
+        return False
+    for ia in ifp.addrs_in:
+        if ia.broadaddr == addr:
+            return True
+        if ia.subnet == addr and ia.mask != 0xFFFFFFFF and ia.mask != 0xFFFFFFFE:
+            return True
+    return False
+
+
+def in_localip(vnet: VNet, addr: int) -> bool:
+    return addr in vnet.in_ifaddrhash
+
+
+def rt_mtu_for(ifp: Ifnet) -> int:
+    return ifp.mtu
+
+
+def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
+    """rtinit(RTM_ADD) for the connected prefix."""
+    ifp = ia.ifp
+    if ia.mask == 0xFFFFFFFF and ifp.flags & IFF_LOOPBACK:
+        # A /32 on lo0 is its own host route; the loopback route covers it.
+        ia.has_route = True
+        return
+    flags = RTF_UP | (RTF_HOST if ia.mask == 0xFFFFFFFF else 0)
+    fibs = range(vnet.kernel.fibs) if int(vnet.kernel.sc["net.add_addr_allfibs"]) else (vnet.kernel.proc_fibnum,)
+    for fib in fibs:
+        vnet.rt[fib].add(Rtentry(ia.subnet, ia.plen, ifp, ia, flags, mtu=ifp.mtu))
+    ia.has_route = True
+
+
+def _prefix_route_del(vnet: VNet, ia: InIfaddr) -> None:
+    for table in vnet.rt:
+        rt = table.get(ia.subnet, ia.plen)
+        if rt is not None and rt.ifa is ia:
+            table.delete(ia.subnet, ia.plen)
+    ia.has_route = False
+
+
+def ifa_add_loopback_route(vnet: VNet, ia: InIfaddr) -> None:
+    """The self-pointing host route that sends traffic for a local address
+    through lo0 (``ifa_add_loopback_route``, FIB 0)."""
+    if ia.ifp.flags & IFF_LOOPBACK or not int(vnet.sc["net.link.ether.inet.useloopback"]):
+        return
+    table = vnet.rt[0]
+    existing = table.get(ia.addr, 32)
+    if existing is not None:
+        return
+    table.add(
+        Rtentry(ia.addr, 32, vnet.lo0, ia, RTF_UP | RTF_HOST | RTF_STATIC, mtu=vnet.lo0.mtu)
+    )
+
+
+def ifa_del_loopback_route(vnet: VNet, ia: InIfaddr) -> None:
+    table = vnet.rt[0]
+    rt = table.get(ia.addr, 32)
+    if rt is not None and rt.ifp is vnet.lo0 and rt.ifa is ia:
+        table.delete(ia.addr, 32)
+
+
+def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | None) -> InIfaddr:
+    """SIOCAIFADDR: add (or replace the mask of) an address on ``ifp``."""
+    if addr == INADDR_ANY:
+        raise OSError(errno.EINVAL, "cannot configure 0.0.0.0")
+    for other in ifp.addrs_in:
+        if other.addr == addr:
+            in_deladdr(vnet, other)
+            break
+    mask = prefix_mask(plen)
+    subnet = addr & mask
+    if broadaddr is None:
+        broadaddr = (subnet | (~mask & 0xFFFFFFFF)) if ifp.flags & IFF_BROADCAST else 0
+    ia = InIfaddr(addr, mask, plen, broadaddr, ifp, subnet=subnet)
+    ifp.addrs_in.append(ia)
+    vnet.in_ifaddrhead.append(ia)
+    vnet.in_ifaddrhash.setdefault(addr, []).append(ia)
+    if ifp.flags & IFF_UP:
+        _prefix_route_add(vnet, ia)
+        ifa_add_loopback_route(vnet, ia)
+        if ifp.type == IFT_ETHER:
+            from kstack.netinet.if_ether import arp_ifinit
+
+            arp_ifinit(ifp, ia)
+    return ia
+
+
+def in_deladdr(vnet: VNet, ia: InIfaddr) -> None:
+    """SIOCDIFADDR: routes and ARP entries of the prefix go with it."""
+    from kstack.netinet.if_ether import arp_ifdown
+
+    ifp = ia.ifp
+    _prefix_route_del(vnet, ia)
+    ifa_del_loopback_route(vnet, ia)
+    arp_ifdown(ifp, ia, keep_static=False)
+    ifp.addrs_in.remove(ia)
+    vnet.in_ifaddrhead.remove(ia)
+    lst = vnet.in_ifaddrhash.get(ia.addr, [])
+    if ia in lst:
+        lst.remove(ia)
+    if not lst:
+        vnet.in_ifaddrhash.pop(ia.addr, None)
+
+
+def in_ifdown(vnet: VNet, ifp: Ifnet) -> None:
+    """PRC_IFDOWN (rip_ctlinput): withdraw the prefix and loopback routes and
+    flush dynamic ARP entries; static ones stay while the address does."""
+    from kstack.netinet.if_ether import arp_ifdown
+
+    keep_static = vnet.kernel.profile.arp_static_survives_ifdown
+    for ia in ifp.addrs_in:
+        if ia.has_route:
+            arp_ifdown(ifp, ia, keep_static=keep_static)
+            _prefix_route_del(vnet, ia)
+            ifa_del_loopback_route(vnet, ia)
+
+
+def in_ifup(vnet: VNet, ifp: Ifnet) -> None:
+    """PRC_IFUP: reinstall the prefix route and, where the profile has the
+    fix, the loopback route of each address."""
+    for ia in ifp.addrs_in:
+        if not ia.has_route:
+            _prefix_route_add(vnet, ia)
+            if vnet.kernel.profile.ifup_restores_loopback_route:
+                ifa_add_loopback_route(vnet, ia)

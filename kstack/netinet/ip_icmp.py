@@ -1,0 +1,374 @@
+"""ICMP (netinet/ip_icmp.c): icmp_input, icmp_error, icmp_reflect and the
+response rate limiter (badport_bandlim over ppsratecheck)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kstack.kern.clock import HZ, NS
+from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
+from kstack.net.if_var import IFF_BROADCAST
+from kstack.netinet.ip import (
+    IP_DF,
+    IP_MF,
+    IPPROTO_ICMP,
+    IPPROTO_TCP,
+    U16,
+    U32,
+    in_cksum,
+    in_cksum_ok,
+    in_multicast,
+)
+from kstack.outcome import ANSWERED, DELIVERED, Outcome, dropped
+
+if TYPE_CHECKING:
+    from kstack.net.vnet import VNet
+
+ICMP_ECHOREPLY = 0
+ICMP_UNREACH = 3
+ICMP_SOURCEQUENCH = 4
+ICMP_REDIRECT = 5
+ICMP_ECHO = 8
+ICMP_ROUTERADVERT = 9
+ICMP_ROUTERSOLICIT = 10
+ICMP_TIMXCEED = 11
+ICMP_PARAMPROB = 12
+ICMP_TSTAMP = 13
+ICMP_TSTAMPREPLY = 14
+ICMP_IREQ = 15
+ICMP_IREQREPLY = 16
+ICMP_MASKREQ = 17
+ICMP_MASKREPLY = 18
+ICMP_MAXTYPE = 40
+ICMP_MINLEN = 8
+ICMP_TSLEN = 20
+ICMP_MASKLEN = 12
+ICMP_ADVLENMIN = 36  # header + inner IP header + 8 bytes
+
+ICMP_UNREACH_NEEDFRAG = 4
+
+_INFO_TYPES = frozenset(
+    (
+        ICMP_ECHOREPLY,
+        ICMP_ECHO,
+        ICMP_ROUTERADVERT,
+        ICMP_ROUTERSOLICIT,
+        ICMP_TSTAMP,
+        ICMP_TSTAMPREPLY,
+        ICMP_IREQ,
+        ICMP_IREQREPLY,
+        ICMP_MASKREQ,
+        ICMP_MASKREPLY,
+    )
+)
+
+# Rate-limit buckets (BANDLIM_*)
+BANDLIM_ICMP_UNREACH = 0
+BANDLIM_ICMP_ECHO = 1
+BANDLIM_ICMP_TSTAMP = 2
+BANDLIM_RST_CLOSEDPORT = 3
+BANDLIM_RST_OPENPORT = 4
+BANDLIM_MAX = 7
+
+# Plateau table of ip_next_mtu(), largest first.
+MTU_PLATEAUS = (65535, 32000, 17914, 8166, 4352, 2002, 1492, 1280, 1006, 508, 296, 68)
+
+_TOOSHORT = dropped("icps_tooshort")
+_CHECKSUM = dropped("icps_checksum")
+_BADLEN = dropped("icps_badlen")
+_RATELIMITED = dropped("icmp_input: reply suppressed by net.inet.icmp.icmplim")
+_REFLECTED = Outcome(ANSWERED, "icps_reflect", "icmp_input")
+_NOREFLECT = Outcome(DELIVERED, "icps_reflect", "icmp_input", "reply not sent")
+_REDIRECT_IGNORED = "icmp_input: redirect ignored"
+
+
+def ip_next_mtu(mtu: int, direction: int) -> int:
+    """The next plateau below ``mtu`` (direction >= 0) or above it (< 0)."""
+    if direction >= 0:
+        for p in MTU_PLATEAUS:
+            if p < mtu:
+                return p
+        return 0
+    if mtu == 65535:
+        return 65535
+    for p in reversed(MTU_PLATEAUS):
+        if p > mtu:
+            return p
+    return 0
+
+
+def badport_bandlim(vnet: VNet, which: int) -> bool:
+    """True when a response of kind ``which`` may be sent now.
+
+    ppsratecheck(): a window of one second opens with the first event after
+    the previous window closed; that event is allowed and counts 1, later
+    ones are allowed while the count stays below net.inet.icmp.icmplim.
+    """
+    limit = int(vnet.sc["net.inet.icmp.icmplim"])
+    if limit <= 0:
+        return True
+    ticks = vnet.kernel.clock.ticks
+    last = vnet.icmp_lasttime[which]
+    if last < 0 or ticks - last >= HZ:
+        vnet.icmp_lasttime[which] = ticks
+        vnet.icmp_curpps[which] = 1
+        return True
+    vnet.icmp_curpps[which] += 1
+    return vnet.icmp_curpps[which] < limit
+
+
+def iptime(vnet: VNet) -> int:
+    """Milliseconds since midnight UTC, as ICMP timestamps carry them."""
+    wall = vnet.kernel.clock.wall_ns
+    return ((wall // NS) % 86400) * 1000 + (wall % NS) // 1_000_000
+
+
+def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
+    """A received ICMP message addressed to us (or broadcast/multicast)."""
+    from kstack.netinet.raw_ip import rip_input
+
+    icmpstat = vnet.icmpstat
+    data = m.data
+    if icmplen < ICMP_MINLEN:
+        icmpstat.icps_tooshort += 1
+        return _TOOSHORT
+    if not in_cksum_ok(memoryview(data)[hlen:]):
+        icmpstat.icps_checksum += 1
+        return _CHECKSUM
+    icmp_type = data[hlen]
+    code = data[hlen + 1]
+    if icmp_type > ICMP_MAXTYPE:
+        return rip_input(vnet, m, hlen, icmplen)
+    icmpstat.icps_inhist[icmp_type] += 1
+
+    if icmp_type in (ICMP_UNREACH, ICMP_TIMXCEED, ICMP_PARAMPROB, ICMP_SOURCEQUENCH):
+        bad = False
+        if icmp_type == ICMP_UNREACH:
+            bad = code > 15
+        elif icmp_type in (ICMP_TIMXCEED, ICMP_PARAMPROB):
+            bad = code > 1
+        else:
+            bad = code != 0
+        if bad:
+            icmpstat.icps_badcode += 1
+            return rip_input(vnet, m, hlen, icmplen)
+        inner = hlen + 8
+        if icmplen < ICMP_ADVLENMIN or len(data) < inner + 20:
+            icmpstat.icps_badlen += 1
+            return _BADLEN
+        inner_hl = (data[inner] & 0x0F) << 2
+        if inner_hl < 20 or icmplen < 8 + inner_hl + 8:
+            icmpstat.icps_badlen += 1
+            return _BADLEN
+        inner_dst = int.from_bytes(data[inner + 16 : inner + 20], "big")
+        if in_multicast(inner_dst):
+            icmpstat.icps_badcode += 1
+            return rip_input(vnet, m, hlen, icmplen)
+        vnet.icmp_ctlinput(icmp_type, code, m, hlen)
+        return rip_input(vnet, m, hlen, icmplen)
+
+    if icmp_type == ICMP_ECHO:
+        if not vnet.sc["net.inet.icmp.bmcastecho"] and m.flags & (M_BCAST | M_MCAST):
+            icmpstat.icps_bmcastecho += 1
+            return rip_input(vnet, m, hlen, icmplen)
+        data[hlen] = ICMP_ECHOREPLY
+        if not badport_bandlim(vnet, BANDLIM_ICMP_ECHO):
+            return _RATELIMITED
+        return _reflect(vnet, m, hlen, ICMP_ECHOREPLY, "icmp echo reply")
+
+    if icmp_type == ICMP_TSTAMP:
+        if not vnet.sc["net.inet.icmp.bmcastecho"] and m.flags & (M_BCAST | M_MCAST):
+            icmpstat.icps_bmcasttstamp += 1
+            return rip_input(vnet, m, hlen, icmplen)
+        if icmplen < ICMP_TSLEN:
+            icmpstat.icps_badlen += 1
+            return _BADLEN
+        data[hlen] = ICMP_TSTAMPREPLY
+        now = iptime(vnet)
+        U32.pack_into(data, hlen + 12, now)  # receive time
+        U32.pack_into(data, hlen + 16, now)  # transmit time
+        if not badport_bandlim(vnet, BANDLIM_ICMP_TSTAMP):
+            return _RATELIMITED
+        return _reflect(vnet, m, hlen, ICMP_TSTAMPREPLY, "icmp timestamp reply")
+
+    if icmp_type == ICMP_MASKREQ:
+        if not vnet.sc["net.inet.icmp.maskrepl"] or icmplen < ICMP_MASKLEN:
+            return rip_input(vnet, m, hlen, icmplen)
+        dst = int.from_bytes(data[16:20], "big")
+        ia = None
+        ias = vnet.in_ifaddrhash.get(dst)
+        if ias:
+            ia = ias[0]
+        elif m.rcvif is not None and m.rcvif.addrs_in:
+            ia = m.rcvif.addrs_in[0]
+        if ia is None:
+            return rip_input(vnet, m, hlen, icmplen)
+        data[hlen] = ICMP_MASKREPLY
+        fake = int(vnet.sc["net.inet.icmp.maskfake"])
+        U32.pack_into(data, hlen + 8, fake if fake else ia.mask)
+        if dst == 0 and ia.ifp.flags & IFF_BROADCAST:
+            data[16:20] = ia.broadaddr.to_bytes(4, "big")
+        return _reflect(vnet, m, hlen, ICMP_MASKREPLY, "icmp mask reply")
+
+    if icmp_type == ICMP_REDIRECT:
+        if not vnet.sc["net.inet.icmp.drop_redirect"] and not vnet.sc["net.inet.ip.forwarding"]:
+            if code > 3:
+                icmpstat.icps_badcode += 1
+            elif icmplen >= ICMP_ADVLENMIN and ((data[hlen + 8] & 0x0F) << 2) >= 20:
+                vnet.icmp_redirect(m, hlen)
+            else:
+                icmpstat.icps_badlen += 1
+                return _BADLEN
+        return rip_input(vnet, m, hlen, icmplen)
+
+    return rip_input(vnet, m, hlen, icmplen)
+
+
+def _reflect(vnet: VNet, m: Mbuf, hlen: int, rtype: int, why: str) -> Outcome:
+    icmpstat = vnet.icmpstat
+    icmpstat.icps_reflect += 1
+    icmpstat.icps_outhist[rtype] += 1
+    m.why = why
+    sent = icmp_reflect(vnet, m)
+    return _REFLECTED if sent else Outcome(DELIVERED, "icps_reflect", "icmp_input", sent.detail)
+
+
+class _Reflected:
+    __slots__ = ("ok", "detail")
+
+    def __init__(self, ok: bool, detail: str = "") -> None:
+        self.ok = ok
+        self.detail = detail
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+_SENT = _Reflected(True)
+
+
+def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: int) -> None:
+    """Build an ICMP error quoting ``n`` (network-order header bytes) and send
+    it back to its source. ``code`` is the pointer for parameter problems."""
+    icmpstat = vnet.icmpstat
+    if icmp_type != ICMP_REDIRECT:
+        icmpstat.icps_error += 1
+    data = n.data
+    hlen = (data[0] & 0x0F) << 2
+    ip_off = U16.unpack_from(data, 6)[0]
+    if ip_off & ~(IP_MF | IP_DF):
+        return
+    if n.flags & (M_BCAST | M_MCAST):
+        return
+    if len(data) < hlen + ICMP_MINLEN:
+        return
+    ip_len = U16.unpack_from(data, 2)[0]
+    proto = data[9]
+    if proto == IPPROTO_ICMP and icmp_type != ICMP_REDIRECT and data[hlen] not in _INFO_TYPES:
+        icmpstat.icps_oldicmp += 1
+        return
+    quotelen = int(vnet.sc["net.inet.icmp.quotelen"])
+    if proto == IPPROTO_TCP:
+        if len(data) < hlen + 20:
+            return
+        th_off = (data[hlen + 12] >> 4) << 2
+        if th_off < 20 or th_off + hlen > ip_len:
+            return
+        icmplen = min(hlen + max(th_off, quotelen), ip_len)
+    else:
+        icmplen = min(hlen + max(8, quotelen), ip_len)
+    icmplen = min(icmplen, len(data), 2048 - 20 - ICMP_MINLEN)
+    if icmplen < hlen + ICMP_MINLEN:
+        return
+    quote = bytearray(data[:icmplen])
+    if icmp_type == ICMP_PARAMPROB:
+        head = bytes((icmp_type, 0, 0, 0, code, 0, 0, 0))
+    elif icmp_type == ICMP_UNREACH and code == ICMP_UNREACH_NEEDFRAG:
+        head = bytes((icmp_type, code, 0, 0, 0, 0)) + U16.pack(mtu)
+    elif icmp_type == ICMP_REDIRECT:
+        head = bytes((icmp_type, code, 0, 0)) + U32.pack(dest)
+    else:
+        head = bytes((icmp_type, code, 0, 0, 0, 0, 0, 0))
+    icmpstat.icps_outhist[icmp_type] += 1
+    # The outer header starts as a copy of the offending one.
+    outer = bytearray(data[:20])
+    outer[0] = 0x45
+    outer[1] = 0
+    total = 20 + len(head) + len(quote)
+    U16.pack_into(outer, 2, total)
+    if vnet.kernel.profile.icmp_error_clears_ip_off:
+        outer[6] = 0
+        outer[7] = 0
+    outer[9] = IPPROTO_ICMP
+    m = Mbuf(outer + head + quote, n.rcvif, n.fib, 0)
+    m.why = _why(icmp_type, code)
+    icmp_reflect(vnet, m)
+
+
+def _why(icmp_type: int, code: int) -> str:
+    names = {
+        ICMP_UNREACH: "icmp unreachable",
+        ICMP_TIMXCEED: "icmp time exceeded",
+        ICMP_PARAMPROB: "icmp parameter problem",
+        ICMP_REDIRECT: "icmp redirect",
+        ICMP_SOURCEQUENCH: "icmp source quench",
+    }
+    return f"{names.get(icmp_type, 'icmp')} (type {icmp_type} code {code})"
+
+
+def icmp_reflect(vnet: VNet, m: Mbuf) -> _Reflected:
+    """Send an ICMP message back to the source of the packet it answers."""
+    from kstack.netinet.ip_output import ip_output
+
+    icmpstat = vnet.icmpstat
+    data = m.data
+    src = int.from_bytes(data[12:16], "big")
+    top = src >> 24
+    if in_multicast(src) or top >= 240 or top == 0:
+        icmpstat.icps_badaddr += 1
+        return _Reflected(False, "icps_badaddr")
+    t = int.from_bytes(data[16:20], "big")
+    ifp = m.rcvif
+    newsrc = None
+    ias = vnet.in_ifaddrhash.get(t)
+    if ias:
+        newsrc = t
+    if newsrc is None and ifp is not None and ifp.flags & IFF_BROADCAST:
+        for ia in ifp.addrs_in:
+            if ia.broadaddr == t:
+                newsrc = ia.addr
+                break
+    if newsrc is None and ifp is not None and vnet.sc["net.inet.icmp.reply_from_interface"]:
+        if ifp.addrs_in:
+            newsrc = ifp.addrs_in[0].addr
+    if newsrc is None:
+        name = str(vnet.sc["net.inet.icmp.reply_src"])
+        rifp = vnet.ifnet_by_name.get(name) if name else None
+        if rifp is not None and rifp.addrs_in:
+            newsrc = rifp.addrs_in[0].addr
+    if newsrc is None:
+        rt = vnet.rt[m.fib].lookup(src)
+        if rt is None or rt.ifa is None:
+            icmpstat.icps_noroute += 1
+            return _Reflected(False, "icps_noroute")
+        newsrc = rt.ifa.addr
+    data[16:20] = data[12:16]
+    data[12:16] = newsrc.to_bytes(4, "big")
+    data[8] = int(vnet.sc["net.inet.ip.ttl"])
+    hlen = (data[0] & 0x0F) << 2
+    if hlen > 20:
+        from kstack.netinet.ip_options import icmp_reflect_options
+
+        hlen = icmp_reflect_options(vnet, m, hlen)
+    m.flags &= ~(M_BCAST | M_MCAST)
+    # icmp_send(): checksum the ICMP part, then ip_output with no options.
+    data = m.data
+    data[hlen + 2] = 0
+    data[hlen + 3] = 0
+    U16.pack_into(data, hlen + 2, in_cksum(memoryview(data)[hlen:]))
+    error = ip_output(vnet, m)
+    if error:
+        import errno as _errno
+
+        return _Reflected(False, f"ip_output: {_errno.errorcode.get(error, error)}")
+    return _SENT

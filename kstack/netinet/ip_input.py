@@ -1,0 +1,215 @@
+"""ip_input() and ip_forward() (netinet/ip_input.c).
+
+The header checks run in the kernel's order and each bumps the counter the
+kernel bumps. Header bytes stay in network order in the mbuf; the values the
+kernel would have converted in place (``ip_len``, ``ip_off``) are carried as
+arguments instead.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from kstack.kern.mbuf import M_BCAST, M_MCAST
+from kstack.net.if_loop import M_CSUM_IP_VALID
+from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK
+from kstack.net.route import RTF_DYNAMIC, RTF_GATEWAY, RTF_MODIFIED
+from kstack.netinet.ip import (
+    IP_HDR,
+    IP_MF,
+    IP_OFFMASK,
+    in_canforward,
+    in_cksum_ok,
+    in_linklocal,
+    in_multicast,
+)
+from kstack.outcome import FORWARDED, Outcome, dropped
+
+if TYPE_CHECKING:
+    from kstack.kern.mbuf import Mbuf
+    from kstack.net.vnet import VNet
+
+ICMP_UNREACH = 3
+ICMP_UNREACH_HOST = 1
+ICMP_UNREACH_NEEDFRAG = 4
+ICMP_SOURCEQUENCH = 4
+ICMP_REDIRECT = 5
+ICMP_REDIRECT_HOST = 1
+ICMP_TIMXCEED = 11
+ICMP_TIMXCEED_INTRANS = 0
+
+IP_FORWARDING = 0x1
+IP_RAWOUTPUT = 0x2
+IP_ROUTETOIF = 0x10  # SO_DONTROUTE
+IP_ALLOWBROADCAST = 0x20  # SO_BROADCAST
+IP_SENDONES = 0x40
+
+_TOOSHORT = dropped("ips_tooshort")
+_BADVERS = dropped("ips_badvers")
+_BADHLEN = dropped("ips_badhlen")
+_BADADDR = dropped("ips_badaddr")
+_BADSUM = dropped("ips_badsum")
+_BADLEN = dropped("ips_badlen")
+_CANTFORWARD = dropped("ips_cantforward")
+_FORWARDED = Outcome(FORWARDED, "ips_forward")
+_TIMXCEED = dropped("icps_error", "ip_forward: TTL expired; ICMP time exceeded")
+
+
+def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
+    """Validate a received IPv4 packet and decide where it goes."""
+    ipstat = vnet.ipstat
+    ipstat.ips_total += 1
+    data = m.data
+    n = len(data)
+    if n < 20:
+        ipstat.ips_tooshort += 1
+        return _TOOSHORT
+    vhl, tos, ip_len, ip_id, ip_off, ttl, proto, ip_sum, src, dst = IP_HDR.unpack_from(data)
+    if vhl >> 4 != 4:
+        ipstat.ips_badvers += 1
+        return _BADVERS
+    hlen = (vhl & 0x0F) << 2
+    if hlen < 20 or hlen > n:
+        ipstat.ips_badhlen += 1
+        return _BADHLEN
+    ifp = m.rcvif
+    assert ifp is not None
+    if ((dst >> 24) == 127 or (src >> 24) == 127) and not ifp.flags & IFF_LOOPBACK:
+        ipstat.ips_badaddr += 1
+        return _BADADDR
+    if not m.flags & M_CSUM_IP_VALID and not in_cksum_ok(memoryview(data)[:hlen]):
+        ipstat.ips_badsum += 1
+        return _BADSUM
+    if ip_len < hlen:
+        ipstat.ips_badlen += 1
+        return _BADLEN
+    if n < ip_len:
+        ipstat.ips_tooshort += 1
+        return _TOOSHORT
+    if n > ip_len:
+        del data[ip_len:]
+
+    if hlen > 20:
+        from kstack.netinet.ip_options import ip_dooptions
+
+        verdict = ip_dooptions(vnet, m, hlen, ip_len)
+        if verdict is not None:
+            return verdict
+
+    # Is it for us?
+    sc = vnet.sc
+    forwarding = sc["net.inet.ip.forwarding"]
+    ours = False
+    if not vnet.in_ifaddrhead and not m.flags & (M_BCAST | M_MCAST):
+        ours = True
+    else:
+        checkif = (
+            sc["net.inet.ip.check_interface"] and not forwarding and not ifp.flags & IFF_LOOPBACK
+        )
+        ias = vnet.in_ifaddrhash.get(dst)
+        if ias is not None:
+            if not checkif:
+                ours = True
+            else:
+                for ia in ias:
+                    if ia.ifp is ifp:
+                        ours = True
+                        break
+        if not ours and ifp.flags & IFF_BROADCAST:
+            for ia in ifp.addrs_in:
+                if ia.broadaddr == dst:
+                    ours = True
+                    break
+        if not ours:
+            if in_multicast(dst) or dst == 0xFFFFFFFF or dst == 0:
+                ours = True
+            elif in_linklocal(dst):
+                ipstat.ips_cantforward += 1
+                return _CANTFORWARD
+    if not ours:
+        if not forwarding:
+            ipstat.ips_cantforward += 1
+            return _CANTFORWARD
+        return ip_forward(vnet, m, hlen, ip_len, ip_off, ttl, dst, srcrt=False)
+
+    # Local delivery.
+    if ip_off & (IP_MF | IP_OFFMASK):
+        from kstack.netinet.ip_reass import ip_reass
+
+        got = ip_reass(vnet, m, hlen, ip_len, ip_off, ip_id, proto, src, dst, tos)
+        if isinstance(got, Outcome):
+            return got
+        m, hlen, ip_len = got
+    ipstat.ips_delivered += 1
+    return vnet.ip_protox(proto)(vnet, m, hlen, ip_len - hlen)
+
+
+def ip_forward(
+    vnet: VNet, m: Mbuf, hlen: int, ip_len: int, ip_off: int, ttl: int, dst: int, srcrt: bool
+) -> Outcome:
+    """Forward a packet not addressed to us (forwarding is on)."""
+    from kstack.netinet.ip_icmp import icmp_error
+    from kstack.netinet.ip_output import ip_output
+
+    ipstat = vnet.ipstat
+    if m.flags & (M_BCAST | M_MCAST) or not in_canforward(dst):
+        ipstat.ips_cantforward += 1
+        return _CANTFORWARD
+    if ttl <= 1:
+        icmp_error(vnet, m, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, 0, 0)
+        return _TIMXCEED
+    rt = vnet.rt[m.fib].lookup(dst)
+    ia = rt.ifa if rt is not None else None
+    if rt is None and not srcrt:
+        icmp_error(vnet, m, ICMP_UNREACH, ICMP_UNREACH_HOST, 0, 0)
+        return dropped("icps_error", "ip_forward: no route; ICMP host unreachable")
+    # The copy that later ICMP errors quote is taken before the TTL drops.
+    mcopy = m.copy()
+    data = m.data
+    data[8] = ttl - 1
+    # Redirect when the packet leaves by the interface it came in on.
+    redirect_type = 0
+    redirect_dest = 0
+    if (
+        rt is not None
+        and vnet.sc["net.inet.ip.redirect"]
+        and not srcrt
+        and rt.ifp is m.rcvif
+        and not rt.flags & (RTF_DYNAMIC | RTF_MODIFIED)
+        and rt.plen != 0
+        and ia is not None
+    ):
+        src = int.from_bytes(data[12:16], "big")
+        if (src & ia.mask) == ia.subnet:
+            redirect_type = ICMP_REDIRECT
+            redirect_dest = rt.gateway if rt.flags & RTF_GATEWAY else dst
+    m.why = "forwarded"
+    error = ip_output(vnet, m, flags=IP_FORWARDING, rt=rt)
+    if error == 0:
+        ipstat.ips_forward += 1
+        if redirect_type:
+            ipstat.ips_redirectsent += 1
+            icmp_error(vnet, mcopy, ICMP_REDIRECT, ICMP_REDIRECT_HOST, redirect_dest, 0)
+        return _FORWARDED
+    ipstat.ips_cantforward += 1
+    if error == errno.EMSGSIZE:
+        ipstat.ips_cantfrag += 1
+        mtu = vnet.last_output_mtu
+        if ia is not None:
+            mtu = min(mtu, ia.ifp.mtu) if mtu else ia.ifp.mtu
+        elif not mtu:
+            from kstack.netinet.ip_icmp import ip_next_mtu
+
+            mtu = ip_next_mtu(ip_len, 0)
+        icmp_error(vnet, mcopy, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, 0, mtu)
+        return dropped("ips_cantforward", "EMSGSIZE; ICMP needfrag sent")
+    if error == errno.ENOBUFS:
+        if vnet.sc["net.inet.ip.sendsourcequench"]:
+            icmp_error(vnet, mcopy, ICMP_SOURCEQUENCH, 0, 0, 0)
+        return dropped("ips_cantforward", "ENOBUFS")
+    if error == errno.EACCES:
+        return dropped("ips_cantforward", "EACCES: directed broadcast not forwarded")
+    icmp_error(vnet, mcopy, ICMP_UNREACH, ICMP_UNREACH_HOST, 0, 0)
+    name = errno.errorcode.get(error, str(error))
+    return dropped("ips_cantforward", f"{name}; ICMP host unreachable sent")

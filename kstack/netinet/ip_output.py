@@ -1,0 +1,284 @@
+"""ip_output() and ip_fragment() (netinet/ip_output.c), ip_newid() (ip_id.c)."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any
+
+from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
+from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
+from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
+from kstack.netinet.in_ import in_broadcast
+from kstack.netinet.ip import IP_DF, IP_MF, IP_OFFMASK, U16, in_cksum, in_multicast
+from kstack.netinet.ip_input import (
+    IP_ALLOWBROADCAST,
+    IP_FORWARDING,
+    IP_RAWOUTPUT,
+    IP_ROUTETOIF,
+    IP_SENDONES,
+)
+
+if TYPE_CHECKING:
+    from kstack.net.if_var import Ifnet, InIfaddr
+    from kstack.net.route import Rtentry
+    from kstack.net.vnet import VNet
+
+
+def ip_newid(vnet: VNet) -> int:
+    """The next IP ID: a per-vnet counter, or a random non-repeating value
+    when net.inet.ip.random_id is set (ip_randomid)."""
+    if not vnet.sc["net.inet.ip.random_id"]:
+        v = vnet.ip_id
+        vnet.ip_id = (v + 1) & 0xFFFF
+        return v
+    return vnet.ip_randomid()
+
+
+def _ifa_ifwithnet(vnet: VNet, dst: int) -> InIfaddr | None:
+    for ia in vnet.in_ifaddrhead:
+        if ia.ifp.flags & IFF_UP and (dst & ia.mask) == ia.subnet:
+            return ia
+    return None
+
+
+def _ifa_ifwithbroadaddr(vnet: VNet, dst: int) -> InIfaddr | None:
+    for ia in vnet.in_ifaddrhead:
+        if ia.ifp.flags & IFF_BROADCAST and ia.broadaddr == dst:
+            return ia
+    return None
+
+
+def ip_output(
+    vnet: VNet,
+    m: Mbuf,
+    *,
+    flags: int = 0,
+    imo: Any = None,
+    fib: int | None = None,
+    rt: Rtentry | None = None,
+) -> int:
+    """Route and send an IPv4 packet whose header is already built (network
+    order). Returns 0 or an errno, as the kernel does."""
+    ipstat = vnet.ipstat
+    data = m.data
+    if fib is not None:
+        m.fib = fib
+    hlen = (data[0] & 0x0F) << 2
+    if not flags & (IP_FORWARDING | IP_RAWOUTPUT):
+        data[0] = 0x40 | (hlen >> 2)
+        U16.pack_into(data, 4, ip_newid(vnet))
+        ipstat.ips_localout += 1
+    dst = int.from_bytes(data[16:20], "big")
+    ip_len = len(data)
+    vnet.last_output_mtu = 0
+    ia: InIfaddr | None = None
+    ifp: Ifnet
+    nexthop = dst
+    isbroadcast = False
+    if flags & IP_SENDONES:
+        ia = _ifa_ifwithbroadaddr(vnet, dst)
+        if ia is None:
+            ipstat.ips_noroute += 1
+            return errno.ENETUNREACH
+        dst = nexthop = 0xFFFFFFFF
+        data[16:20] = b"\xff\xff\xff\xff"
+        ifp = ia.ifp
+        data[8] = 1
+        isbroadcast = True
+        rt = None
+    elif flags & IP_ROUTETOIF:
+        ia = _ifa_ifwithnet(vnet, dst)
+        if ia is None:
+            ipstat.ips_noroute += 1
+            return errno.ENETUNREACH
+        ifp = ia.ifp
+        data[8] = 1
+        isbroadcast = in_broadcast(dst, ifp)
+        rt = None
+    elif in_multicast(dst) and imo is not None and imo.multicast_ifp is not None:
+        ifp = imo.multicast_ifp
+        ia = ifp.addrs_in[0] if ifp.addrs_in else None
+        rt = None
+    else:
+        if rt is None:
+            rt = vnet.rt[m.fib].lookup(dst)
+        if rt is None or not rt.ifp.flags & IFF_UP:
+            ipstat.ips_noroute += 1
+            return errno.EHOSTUNREACH
+        ia = rt.ifa
+        ifp = rt.ifp
+        rt.pksent += 1
+        if rt.flags & RTF_GATEWAY:
+            nexthop = rt.gateway
+        if rt.flags & RTF_HOST:
+            isbroadcast = bool(rt.flags & RTF_BROADCAST)
+        else:
+            isbroadcast = in_broadcast(nexthop, ifp)
+    if rt is not None:
+        if rt.mtu > ifp.mtu:
+            rt.mtu = ifp.mtu  # lowered for good, as the kernel does
+        mtu = rt.mtu
+        vnet.last_output_mtu = mtu
+    else:
+        mtu = ifp.mtu
+
+    if in_multicast(dst):
+        m.flags |= M_MCAST
+        nexthop = dst
+        data[8] = imo.multicast_ttl if imo is not None else 1
+        if not ifp.flags & IFF_MULTICAST:
+            ipstat.ips_noroute += 1
+            return errno.ENETUNREACH
+        if data[12:16] == b"\x00\x00\x00\x00" and ia is not None:
+            data[12:16] = ia.addr.to_bytes(4, "big")
+        loop = imo.multicast_loop if imo is not None else vnet.kernel.sc["net.inet.ip.mcast.loop"]
+        if loop:
+            ip_mloopback(vnet, ifp, m, hlen)
+        if data[8] == 0 or ifp.flags & IFF_LOOPBACK:
+            return 0
+        return _sendit(vnet, m, ifp, nexthop, rt, hlen, mtu, flags)
+
+    if data[12:16] == b"\x00\x00\x00\x00" and ia is not None:
+        data[12:16] = ia.addr.to_bytes(4, "big")
+
+    n = ip_len // mtu + 1 if mtu else 1
+    if ifp.snd_len + n >= ifp.snd_maxlen:
+        ipstat.ips_odropped += 1
+        ifp.snd_drops += n
+        return errno.ENOBUFS
+
+    if isbroadcast:
+        if not ifp.flags & IFF_BROADCAST:
+            return errno.EADDRNOTAVAIL
+        if not flags & IP_ALLOWBROADCAST:
+            return errno.EACCES
+        if ip_len > mtu:
+            return errno.EMSGSIZE
+        m.flags |= M_BCAST
+    else:
+        m.flags &= ~M_BCAST
+    return _sendit(vnet, m, ifp, nexthop, rt, hlen, mtu, flags)
+
+
+def _sendit(
+    vnet: VNet,
+    m: Mbuf,
+    ifp: Ifnet,
+    nexthop: int,
+    rt: Rtentry | None,
+    hlen: int,
+    mtu: int,
+    flags: int,
+) -> int:
+    ipstat = vnet.ipstat
+    data = m.data
+    if (data[12] == 127 or data[16] == 127) and not ifp.flags & IFF_LOOPBACK:
+        ipstat.ips_badaddr += 1
+        return errno.EADDRNOTAVAIL
+    ip_len = len(data)
+    if ip_len <= mtu:
+        _finish_header(data, hlen, ifp)
+        return if_output(ifp, m, nexthop, rt)
+    ip_off = U16.unpack_from(data, 6)[0]
+    if ip_off & IP_DF:
+        ipstat.ips_cantfrag += 1
+        return errno.EMSGSIZE
+    frags = ip_fragment(data, hlen, mtu)
+    if frags is None:
+        return errno.EMSGSIZE
+    ipstat.ips_ofragments += len(frags)
+    error = 0
+    for fdata in frags:
+        fm = Mbuf(fdata, m.rcvif, m.fib, m.flags, m.why)
+        _finish_header(fdata, (fdata[0] & 0x0F) << 2, ifp)
+        if error == 0:
+            error = if_output(ifp, fm, nexthop, rt)
+    if error == 0:
+        ipstat.ips_fragmented += 1
+    return error
+
+
+def _finish_header(data: bytearray, hlen: int, ifp: Ifnet) -> None:
+    """Set ip_len and the checksum; lo0 offloads the checksum (left zero)."""
+    U16.pack_into(data, 2, len(data))
+    data[10] = 0
+    data[11] = 0
+    if ifp.type != IFT_LOOP:
+        U16.pack_into(data, 10, in_cksum(memoryview(data)[:hlen]))
+
+
+def if_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
+    if ifp.type == IFT_LOOP:
+        from kstack.net.if_loop import looutput
+
+        return looutput(ifp, m, rt)
+    from kstack.net.if_ethersubr import ether_output
+
+    return ether_output(ifp, m, nexthop, rt)
+
+
+def ip_optcopy(opts: bytes) -> bytes:
+    """The options a later fragment carries: those with the copied bit."""
+    out = bytearray()
+    i = 0
+    n = len(opts)
+    while i < n:
+        opt = opts[i]
+        if opt == 0:
+            break
+        if opt == 1:
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        olen = opts[i + 1]
+        if olen < 2 or i + olen > n:
+            break
+        if opt & 0x80:
+            out += opts[i : i + olen]
+        i += olen
+    while len(out) & 3:
+        out.append(0)
+    return bytes(out)
+
+
+def ip_fragment(data: bytearray, hlen: int, mtu: int) -> list[bytearray] | None:
+    """Split into fragments of at most ``mtu`` bytes (None: cannot)."""
+    chunk = (mtu - hlen) & ~7
+    if chunk < 8:
+        return None
+    ip_off = U16.unpack_from(data, 6)[0]
+    base_off = ip_off & IP_OFFMASK
+    orig_mf = ip_off & IP_MF
+    flags_keep = ip_off & ~(IP_OFFMASK | IP_MF)
+    payload = memoryview(data)[hlen:]
+    total = len(payload)
+    opts = bytes(data[20:hlen])
+    later_opts = ip_optcopy(opts)
+    later_hdr = bytearray(data[:20]) + later_opts
+    later_hdr[0] = 0x40 | (len(later_hdr) >> 2)
+    frags: list[bytearray] = []
+    first = bytearray(data[:hlen]) + payload[:chunk]
+    U16.pack_into(first, 6, flags_keep | base_off | IP_MF)
+    frags.append(first)
+    pos = chunk
+    while pos < total:
+        piece = payload[pos : pos + chunk]
+        more = pos + len(piece) < total
+        f = bytearray(later_hdr) + piece
+        off = flags_keep | (base_off + (pos >> 3))
+        if more or orig_mf:
+            off |= IP_MF
+        U16.pack_into(f, 6, off)
+        frags.append(f)
+        pos += len(piece)
+    return frags
+
+
+def ip_mloopback(vnet: VNet, ifp: Ifnet, m: Mbuf, hlen: int) -> None:
+    """Loop a copy of an outgoing multicast back in through ``ifp``."""
+    from kstack.net.if_loop import if_simloop
+
+    copy = m.copy()
+    _finish_header(copy.data, hlen, ifp if ifp.type == IFT_LOOP else vnet.lo0)
+    if_simloop(ifp, copy)

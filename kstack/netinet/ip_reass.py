@@ -1,0 +1,221 @@
+"""Fragment reassembly (ip_reass, ip_slowtimo in netinet/ip_input.c).
+
+Queues are keyed by (id, src, dst, proto) in 64 hash buckets; each bucket
+keeps its newest queue first. A queue lives 60 slow ticks (2 Hz, so 30 s);
+the slow timer runs on fixed half-second boundaries since boot, as
+``pfslowtimo`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kstack.kern.clock import NS
+from kstack.kern.mbuf import Mbuf
+from kstack.netinet.ip import IP_MAXPACKET, IP_MF, IP_OFFMASK, IPTOS_ECN_CE, IPTOS_ECN_MASK
+from kstack.outcome import HELD, Outcome, dropped
+
+if TYPE_CHECKING:
+    from kstack.net.vnet import VNet
+
+IPREASS_NHASH = 64
+IPFRAGTTL = 60  # slow ticks
+SLOWTICK_NS = NS // 2
+
+_HELD = Outcome(HELD, "ips_fragments", "reassembly queue")
+_NOREASS = dropped("ips_fragdropped", "reassembly disabled")
+_TOOSMALL = dropped("ips_toosmall", "fragment length not a multiple of 8")
+_DROPFRAG = dropped("ips_fragdropped")
+_TOOLONG = dropped("ips_toolong")
+
+
+@dataclass(slots=True, eq=False)
+class Frag:
+    off: int
+    length: int
+    data: memoryview  # payload bytes (already trimmed)
+    mf: bool
+    header: bytearray  # this fragment's IP header (first one is kept)
+    tos: int
+
+
+@dataclass(slots=True, eq=False)
+class Ipq:
+    key: tuple[int, int, int, int]
+    frags: list[Frag] = field(default_factory=list)
+    nfrags: int = 0
+    ttl: int = IPFRAGTTL
+    rcvif: object = None
+    fib: int = 0
+
+
+def ipreass_hash(src: int, ip_id: int) -> int:
+    """IPREASS_HASH over the in-memory (network order) address and id, as
+    read by a little-endian machine."""
+    x = int.from_bytes(src.to_bytes(4, "big"), "little")
+    y = int.from_bytes(ip_id.to_bytes(2, "big"), "little")
+    return (((x & 0xF) | (((x >> 8) & 0xF) << 4)) ^ y) & (IPREASS_NHASH - 1)
+
+
+def _free(vnet: VNet, bucket: list[Ipq], fp: Ipq) -> None:
+    bucket.remove(fp)
+    vnet.ipq_count -= 1
+
+
+def ip_reass(
+    vnet: VNet,
+    m: Mbuf,
+    hlen: int,
+    ip_len: int,
+    ip_off: int,
+    ip_id: int,
+    proto: int,
+    src: int,
+    dst: int,
+    tos: int,
+) -> Outcome | tuple[Mbuf, int, int]:
+    """Queue a fragment; returns the whole datagram (mbuf, hlen, ip_len)
+    when it completes, else the outcome for this fragment."""
+    ipstat = vnet.ipstat
+    sc = vnet.sc
+    maxnipq = int(sc["net.inet.ip.maxfragpackets"])
+    maxfrags = int(sc["net.inet.ip.maxfragsperpacket"])
+    if maxnipq == 0 or maxfrags == 0:
+        ipstat.ips_fragments += 1
+        ipstat.ips_fragdropped += 1
+        return _NOREASS
+    h = ipreass_hash(src, ip_id)
+    bucket = vnet.ipq[h]
+    key = (ip_id, src, dst, proto)
+    fp: Ipq | None = None
+    for q in bucket:
+        if q.key == key:
+            fp = q
+            break
+    if fp is None and vnet.ipq_count > maxnipq > 0:
+        if bucket:
+            victim = bucket[-1]
+            ipstat.ips_fragtimeout += victim.nfrags
+            _free(vnet, bucket, victim)
+        else:
+            for other in vnet.ipq:
+                if other:
+                    victim = other[-1]
+                    ipstat.ips_fragtimeout += victim.nfrags
+                    _free(vnet, other, victim)
+                    break
+    plen = ip_len - hlen
+    mf = bool(ip_off & IP_MF)
+    if mf and (plen == 0 or plen & 7):
+        ipstat.ips_toosmall += 1
+        ipstat.ips_fragdropped += 1
+        if fp is not None:
+            fp.nfrags -= 1  # the kernel decrements here although it never counted it
+        return _TOOSMALL
+    off = (ip_off & IP_OFFMASK) << 3
+    ipstat.ips_fragments += 1
+    data = m.data
+    frag = Frag(off, plen, memoryview(bytes(data[hlen:ip_len])), mf, bytearray(data[:hlen]), tos)
+    if fp is None:
+        fp = Ipq(key, [frag], 1, IPFRAGTTL, m.rcvif, m.fib)
+        bucket.insert(0, fp)
+        vnet.ipq_count += 1
+        vnet.ip_slowtimo_arm()
+        return _HELD
+    fp.nfrags += 1
+    first = fp.frags[0]
+    ecn = tos & IPTOS_ECN_MASK
+    ecn0 = first.tos & IPTOS_ECN_MASK
+    if ecn == IPTOS_ECN_CE:
+        if ecn0 == 0:
+            ipstat.ips_fragdropped += 1
+            fp.nfrags -= 1
+            return _DROPFRAG
+        if ecn0 != IPTOS_ECN_CE:
+            first.tos |= IPTOS_ECN_CE
+            first.header[1] |= IPTOS_ECN_CE
+    if ecn == 0 and ecn0 != 0:
+        ipstat.ips_fragdropped += 1
+        fp.nfrags -= 1
+        return _DROPFRAG
+    frags = fp.frags
+    idx = 0
+    while idx < len(frags) and frags[idx].off <= frag.off:
+        idx += 1
+    if idx > 0:
+        p = frags[idx - 1]
+        i = p.off + p.length - frag.off
+        if i > 0:
+            if i >= frag.length:
+                ipstat.ips_fragdropped += 1
+                fp.nfrags -= 1
+                return _DROPFRAG
+            frag.data = frag.data[i:]
+            frag.off += i
+            frag.length -= i
+    frags.insert(idx, frag)
+    j = idx + 1
+    end = frag.off + frag.length
+    while j < len(frags) and end > frags[j].off:
+        q = frags[j]
+        i = end - q.off
+        if i < q.length:
+            q.length -= i
+            q.off += i
+            q.data = q.data[i:]
+            break
+        del frags[j]
+        ipstat.ips_fragdropped += 1
+        fp.nfrags -= 1
+    nxt = 0
+    for q in frags:
+        if q.off != nxt:
+            return _check_limit(vnet, bucket, fp, maxfrags)
+        nxt += q.length
+    if frags[-1].mf:
+        return _check_limit(vnet, bucket, fp, maxfrags)
+    head = frags[0].header
+    fhlen = (head[0] & 0x0F) << 2
+    if nxt + fhlen > IP_MAXPACKET:
+        ipstat.ips_toolong += 1
+        ipstat.ips_fragdropped += fp.nfrags
+        _free(vnet, bucket, fp)
+        return _TOOLONG
+    whole = bytearray(head)
+    for q in frags:
+        whole += q.data
+    total = fhlen + nxt
+    # ip_len and ip_off as the kernel leaves them: total length, offset 0.
+    whole[2:4] = total.to_bytes(2, "big")
+    whole[6] = 0
+    whole[7] = 0
+    _free(vnet, bucket, fp)
+    ipstat.ips_reassembled += 1
+    return Mbuf(whole, m.rcvif, m.fib, m.flags), fhlen, total
+
+
+def _check_limit(vnet: VNet, bucket: list[Ipq], fp: Ipq, maxfrags: int) -> Outcome:
+    if fp.nfrags > maxfrags:
+        vnet.ipstat.ips_fragdropped += fp.nfrags
+        _free(vnet, bucket, fp)
+        return dropped("ips_fragdropped", "too many fragments in one datagram")
+    return _HELD
+
+
+def ip_slowtimo(vnet: VNet) -> None:
+    """Age the reassembly queues (and drain excess after a limit change)."""
+    ipstat = vnet.ipstat
+    for bucket in vnet.ipq:
+        for fp in list(bucket):
+            fp.ttl -= 1
+            if fp.ttl == 0:
+                ipstat.ips_fragtimeout += fp.nfrags
+                _free(vnet, bucket, fp)
+    maxnipq = int(vnet.sc["net.inet.ip.maxfragpackets"])
+    if maxnipq >= 0 and vnet.ipq_count > maxnipq:
+        for bucket in vnet.ipq:
+            while vnet.ipq_count > maxnipq and bucket:
+                fp = bucket[0]
+                ipstat.ips_fragdropped += fp.nfrags
+                _free(vnet, bucket, fp)

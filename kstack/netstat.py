@@ -1,0 +1,319 @@
+"""``netstat -s`` text for the IPv4 protocol statistics blocks.
+
+:func:`format_netstat_s` renders snapshots from :mod:`kstack.netinet.stats`
+the way FreeBSD 9.0's netstat(1) prints them (``usr.bin/netstat/inet.c``:
+``ip_stats()``, ``icmp_stats()``, ``udp_stats()``, ``igmp_stats()``), line for
+line and with the same wording, tab indentation and plural endings. These
+print routines read the same between the 2009 8.x-era netstat and the 9.3
+release, so 9.0 prints the same text.
+
+Choices that follow netstat exactly:
+
+* Protocols come in netstat's table order (udp, ip, icmp, igmp; tcp would
+  come first but is not handled here), each under a ``name:`` header.
+* netstat has two levels: ``netstat -s`` prints every line, zero or not, and
+  ``netstat -s -s`` leaves out lines whose counter is zero. ``zeros=True``
+  gives the former, the default ``zeros=False`` the latter.
+* The ICMP histograms list only non-zero types, at either level, and their
+  heading appears only when at least one type is listed.
+* Some members are never printed by netstat (``icps_oldshort``,
+  ``udps_fastout``, ``udpps_pcbcachemiss``, ``udps_noportmcast``, the IGMP
+  header words); they are not printed here either.
+* UDP's "delivered" line is derived, as netstat does, from ``udps_ipackets``
+  minus the drop counters, in 64-bit unsigned arithmetic.
+* The IP "forwarded" line carries the fast-forward count in parentheses and
+  ends only if ``ips_forward`` is printed; with zero lines left out, a
+  non-zero ``ips_fastforward`` next to a zero ``ips_forward`` therefore runs
+  into the following line, as it does in netstat.
+* The last ICMP line reports the ``net.inet.icmp.maskrepl`` sysctl, which a
+  live netstat always prints; pass its value as ``icmp_maskrepl``.
+
+Numbers print as netstat's ``%lu``/``%ju`` do on a 64-bit kernel (values are
+taken modulo 2**64).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from kstack.netinet.stats import ICMP_NHIST, IcmpStat, IgmpStat, IpStat, UdpStat
+
+__all__ = ["ICMP_NAMES", "PROTOCOLS", "format_netstat_s"]
+
+#: The protocols handled, in the order netstat prints them.
+PROTOCOLS: tuple[str, ...] = ("udp", "ip", "icmp", "igmp")
+
+#: ICMP type names netstat uses in its histograms (index = ICMP type).
+ICMP_NAMES: tuple[str, ...] = (
+    "echo reply",
+    "#1",
+    "#2",
+    "destination unreachable",
+    "source quench",
+    "routing redirect",
+    "#6",
+    "#7",
+    "echo",
+    "router advertisement",
+    "router solicitation",
+    "time exceeded",
+    "parameter problem",
+    "time stamp",
+    "time stamp reply",
+    "information request",
+    "information request reply",
+    "address mask request",
+    "address mask reply",
+    "#19",
+    "#20",
+    "#21",
+    "#22",
+    "#23",
+    "#24",
+    "#25",
+    "#26",
+    "#27",
+    "#28",
+    "#29",
+    "icmp traceroute",
+    "datagram conversion error",
+    "mobile host redirect",
+    "IPv6 where-are-you",
+    "IPv6 i-am-here",
+    "mobile registration req",
+    "mobile registration reply",
+    "domain name request",
+    "domain name reply",
+    "icmp SKIP",
+    "icmp photuris",
+)
+assert len(ICMP_NAMES) == ICMP_NHIST
+
+_ULONG_MASK = (1 << 64) - 1
+
+_KEYS: dict[str, frozenset[str]] = {
+    "ip": frozenset(IpStat.snapshot_keys()),
+    "icmp": frozenset(IcmpStat.snapshot_keys()),
+    "udp": frozenset(UdpStat.snapshot_keys()),
+    "igmp": frozenset(IgmpStat.snapshot_keys()),
+}
+
+Plural = Callable[[int], str]
+
+
+def _plural(n: int) -> str:
+    return "s" if n != 1 else ""
+
+
+def _plurales(n: int) -> str:
+    return "es" if n != 1 else ""
+
+
+def _pluralies(n: int) -> str:
+    return "ies" if n != 1 else "y"
+
+
+class _Block:
+    """Accumulates one protocol's lines; mirrors netstat's p()-style macros."""
+
+    __slots__ = ("_vals", "_zeros", "_out")
+
+    def __init__(self, name: str, vals: Mapping[str, int], zeros: bool) -> None:
+        self._vals = vals
+        self._zeros = zeros
+        self._out: list[str] = [f"{name}:\n"]
+
+    def get(self, key: str) -> int:
+        """A counter as the C code sees it: 0 when absent, modulo 2**64."""
+        return self._vals.get(key, 0) & _ULONG_MASK
+
+    def shown(self, n: int) -> bool:
+        """Whether a line for value n is printed at this verbosity."""
+        return bool(n) or self._zeros
+
+    def p(self, key: str, fmt: str, plural: Plural | None = _plural) -> None:
+        """One counter line; fmt has a {} for the number and, unless plural
+        is None, a second {} for the plural ending."""
+        n = self.get(key)
+        if self.shown(n):
+            self._out.append(fmt.format(n) if plural is None else fmt.format(n, plural(n)))
+
+    def raw(self, text: str) -> None:
+        self._out.append(text)
+
+    def histogram(self, key: str, heading: str) -> None:
+        """The non-zero slots of an ICMP histogram under a heading."""
+        first = True
+        for i in range(ICMP_NHIST):
+            n = self.get(f"{key}[{i}]")
+            if n:
+                if first:
+                    self._out.append(f"\t{heading}:\n")
+                    first = False
+                self._out.append(f"\t\t{ICMP_NAMES[i]}: {n}\n")
+
+    def text(self) -> str:
+        return "".join(self._out)
+
+
+def _ip(b: _Block) -> None:
+    b.p("ips_total", "\t{} total packet{} received\n")
+    b.p("ips_badsum", "\t{} bad header checksum{}\n")
+    b.p("ips_toosmall", "\t{} with size smaller than minimum\n", None)
+    b.p("ips_tooshort", "\t{} with data size < data length\n", None)
+    b.p("ips_toolong", "\t{} with ip length > max ip packet size\n", None)
+    b.p("ips_badhlen", "\t{} with header length < data size\n", None)
+    b.p("ips_badlen", "\t{} with data length < header length\n", None)
+    b.p("ips_badoptions", "\t{} with bad options\n", None)
+    b.p("ips_badvers", "\t{} with incorrect version number\n", None)
+    b.p("ips_fragments", "\t{} fragment{} received\n")
+    b.p("ips_fragdropped", "\t{} fragment{} dropped (dup or out of space)\n")
+    b.p("ips_fragtimeout", "\t{} fragment{} dropped after timeout\n")
+    b.p("ips_reassembled", "\t{} packet{} reassembled ok\n")
+    b.p("ips_delivered", "\t{} packet{} for this host\n")
+    b.p("ips_noproto", "\t{} packet{} for unknown/unsupported protocol\n")
+    # One line shared by two counters; its end depends on the first only.
+    b.p("ips_forward", "\t{} packet{} forwarded")
+    b.p("ips_fastforward", " ({} packet{} fast forwarded)")
+    if b.shown(b.get("ips_forward")):
+        b.raw("\n")
+    b.p("ips_cantforward", "\t{} packet{} not forwardable\n")
+    b.p("ips_notmember", "\t{} packet{} received for unknown multicast group\n")
+    b.p("ips_redirectsent", "\t{} redirect{} sent\n")
+    b.p("ips_localout", "\t{} packet{} sent from this host\n")
+    b.p("ips_rawout", "\t{} packet{} sent with fabricated ip header\n")
+    b.p("ips_odropped", "\t{} output packet{} dropped due to no bufs, etc.\n")
+    b.p("ips_noroute", "\t{} output packet{} discarded due to no route\n")
+    b.p("ips_fragmented", "\t{} output datagram{} fragmented\n")
+    b.p("ips_ofragments", "\t{} fragment{} created\n")
+    b.p("ips_cantfrag", "\t{} datagram{} that can't be fragmented\n")
+    b.p("ips_nogif", "\t{} tunneling packet{} that can't find gif\n")
+    b.p("ips_badaddr", "\t{} datagram{} with bad address in header\n")
+
+
+def _icmp(b: _Block, maskrepl: int) -> None:
+    b.p("icps_error", "\t{} call{} to icmp_error\n")
+    b.p("icps_oldicmp", "\t{} error{} not generated in response to an icmp message\n")
+    b.histogram("icps_outhist", "Output histogram")
+    b.p("icps_badcode", "\t{} message{} with bad code fields\n")
+    b.p("icps_tooshort", "\t{} message{} less than the minimum length\n")
+    b.p("icps_checksum", "\t{} message{} with bad checksum\n")
+    b.p("icps_badlen", "\t{} message{} with bad length\n")
+    b.p("icps_bmcastecho", "\t{} multicast echo requests ignored\n", None)
+    b.p("icps_bmcasttstamp", "\t{} multicast timestamp requests ignored\n", None)
+    b.histogram("icps_inhist", "Input histogram")
+    b.p("icps_reflect", "\t{} message response{} generated\n")
+    b.p("icps_badaddr", "\t{} invalid return address{}\n", _plurales)
+    b.p("icps_noroute", "\t{} no return route{}\n")
+    # Not a counter: printed at every verbosity.
+    b.raw(f"\tICMP address mask responses are {'en' if maskrepl else 'dis'}abled\n")
+
+
+def _udp(b: _Block) -> None:
+    b.p("udps_ipackets", "\t{} datagram{} received\n")
+    b.p("udps_hdrops", "\t{} with incomplete header\n", None)
+    b.p("udps_badlen", "\t{} with bad data length field\n", None)
+    b.p("udps_badsum", "\t{} with bad checksum\n", None)
+    b.p("udps_nosum", "\t{} with no checksum\n", None)
+    b.p("udps_noport", "\t{} dropped due to no socket\n", None)
+    b.p("udps_noportbcast", "\t{} broadcast/multicast datagram{} undelivered\n")
+    b.p("udps_fullsock", "\t{} dropped due to full socket buffers\n", None)
+    b.p("udpps_pcbhashmiss", "\t{} not for hashed pcb\n", None)
+    delivered = b.get("udps_ipackets")
+    for key in (
+        "udps_hdrops",
+        "udps_badlen",
+        "udps_badsum",
+        "udps_noport",
+        "udps_noportbcast",
+        "udps_fullsock",
+    ):
+        delivered -= b.get(key)
+    delivered &= _ULONG_MASK
+    if b.shown(delivered):
+        b.raw(f"\t{delivered} delivered\n")
+    b.p("udps_opackets", "\t{} datagram{} output\n")
+    b.p("udps_filtermcast", "\t{} time{} multicast source filter matched\n")
+
+
+def _igmp(b: _Block) -> None:
+    b.p("igps_rcv_total", "\t{} message{} received\n")
+    b.p("igps_rcv_tooshort", "\t{} message{} received with too few bytes\n")
+    b.p("igps_rcv_badttl", "\t{} message{} received with wrong TTL\n")
+    b.p("igps_rcv_badsum", "\t{} message{} received with bad checksum\n")
+    b.p("igps_rcv_v1v2_queries", "\t{} V1/V2 membership quer{} received\n", _pluralies)
+    b.p("igps_rcv_v3_queries", "\t{} V3 membership quer{} received\n", _pluralies)
+    b.p(
+        "igps_rcv_badqueries",
+        "\t{} membership quer{} received with invalid field(s)\n",
+        _pluralies,
+    )
+    b.p("igps_rcv_gen_queries", "\t{} general quer{} received\n", _pluralies)
+    b.p("igps_rcv_group_queries", "\t{} group quer{} received\n", _pluralies)
+    b.p("igps_rcv_gsr_queries", "\t{} group-source quer{} received\n", _pluralies)
+    b.p("igps_drop_gsr_queries", "\t{} group-source quer{} dropped\n", _pluralies)
+    b.p("igps_rcv_reports", "\t{} membership report{} received\n")
+    b.p("igps_rcv_badreports", "\t{} membership report{} received with invalid field(s)\n")
+    b.p(
+        "igps_rcv_ourreports",
+        "\t{} membership report{} received for groups to which we belong\n",
+    )
+    b.p("igps_rcv_nora", "\t{} V3 report{} received without Router Alert\n")
+    b.p("igps_snd_reports", "\t{} membership report{} sent\n")
+
+
+def format_netstat_s(
+    stats: Mapping[str, Mapping[str, int]],
+    protocols: Sequence[str] | None = None,
+    *,
+    zeros: bool = False,
+    icmp_maskrepl: int = 0,
+) -> str:
+    """Render protocol statistics as ``netstat -s`` prints them.
+
+    ``stats`` maps "ip", "icmp", "udp" and "igmp" to ``snapshot()`` dicts (or
+    hand-made dicts: absent counters count as 0). ``protocols`` names the
+    blocks wanted, printed in the order given (a single name may be passed
+    as a plain string); ``None`` means every handled protocol present in
+    ``stats``, in netstat's order (udp, ip, icmp, igmp).
+
+    ``zeros=False`` leaves out the lines of zero counters (``netstat -s -s``);
+    ``zeros=True`` prints them too (plain ``netstat -s``).
+    ``icmp_maskrepl`` is the value of ``net.inet.icmp.maskrepl`` for the last
+    ICMP line.
+
+    Raises ValueError for a protocol name that is not handled, for a
+    requested protocol missing from ``stats``, or for a counter name that
+    does not belong to its protocol's structure.
+    """
+    if protocols is None:
+        wanted: Sequence[str] = [name for name in PROTOCOLS if name in stats]
+    elif isinstance(protocols, str):
+        wanted = [protocols]
+    else:
+        wanted = protocols
+
+    unknown = [name for name in wanted if name not in _KEYS]
+    if unknown:
+        raise ValueError(f"{', '.join(map(repr, unknown))}: unknown or uninstrumented protocol")
+    missing = [name for name in wanted if name not in stats]
+    if missing:
+        raise ValueError(f"no statistics given for {', '.join(map(repr, missing))}")
+
+    parts: list[str] = []
+    for name in wanted:
+        vals = stats[name]
+        stray = [key for key in vals if key not in _KEYS[name]]
+        if stray:
+            raise ValueError(f"{name}: not a counter of this protocol: {', '.join(stray)}")
+        block = _Block(name, vals, zeros)
+        if name == "ip":
+            _ip(block)
+        elif name == "icmp":
+            _icmp(block, icmp_maskrepl)
+        elif name == "udp":
+            _udp(block)
+        else:
+            _igmp(block)
+        parts.append(block.text())
+    return "".join(parts)
