@@ -125,12 +125,13 @@ class VNet:
         from kstack.netinet.ip_icmp import icmp_input
         from kstack.netinet.udp_usrreq import udp_input
 
+        from kstack.netinet.raw_ip import rip_input
+
+        self._rip_input: ProtoInput = rip_input
         self._protox = {1: icmp_input, 2: igmp_input, 17: udp_input, 6: _tcp_input, 46: _rsvp_input}
 
     def ip_protox(self, proto: int) -> ProtoInput:
-        from kstack.netinet.raw_ip import rip_input
-
-        return self._protox.get(proto, rip_input)
+        return self._protox.get(proto, self._rip_input)
 
     def ipproto_register(self, proto: int, handler: ProtoInput) -> None:
         """Claim a protocol number (EPROTONOSUPPORT / EEXIST as the kernel)."""
@@ -205,9 +206,7 @@ class VNet:
             if self.netisr_queue_ip(m):
                 return _QDROP
             return _QUEUED
-        from kstack.netinet.ip_input import ip_input
-
-        return ip_input(self, m)
+        return _ip_input(self, m)
 
     def netisr_queue_ip(self, m: Mbuf) -> int:
         limit = int(self.kernel.sc["net.inet.ip.intr_queue_maxlen"])
@@ -534,8 +533,10 @@ class VNet:
 
     def input(self, ifname: str, frame: bytes | bytearray | Any) -> Outcome:
         """A frame received on ``ifname``: Ethernet on em*, IP on lo0."""
-        ifp = self.iface(ifname)
-        if not isinstance(frame, (bytes, bytearray)):
+        ifp = self.ifnet_by_name.get(ifname)
+        if ifp is None:
+            ifp = self.iface(ifname)
+        if type(frame) is not bytes:
             frame = bytes(frame)
         if ifp.type == IFT_LOOP:
             c = ifp.counters
@@ -546,9 +547,7 @@ class VNet:
             m = Mbuf(bytearray(frame), ifp, ifp.fib, 0)
             out = self.netisr_dispatch_ip(m)
         else:
-            from kstack.net.if_ethersubr import ether_input
-
-            out = ether_input(ifp, bytes(frame))
+            out = _ether_input(ifp, frame)
         return out
 
     def transmitted(self, ifname: str) -> list[bytes]:
@@ -584,3 +583,6 @@ def _rsvp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
 
 
 RT_MAX = RT_MAXFIBS
+
+from kstack.net.if_ethersubr import ether_input as _ether_input  # noqa: E402
+from kstack.netinet.ip_input import ip_input as _ip_input  # noqa: E402
