@@ -1,0 +1,142 @@
+"""White-box tests of the machine-level pieces: clock, callouts, sysctl
+errors, FIBs, route lookup, the seeded generator."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+import kstack
+from kstack.kern.clock import NS, Clock
+from kstack.kern.rand import Rng
+from kstack.net.route import RouteTable, Rtentry
+
+
+def test_callouts_fire_in_deadline_order_fifo_on_ties() -> None:
+    """callout(9): same-deadline callouts run in the order scheduled."""
+    c = Clock(0)
+    fired: list[str] = []
+    c.callout(2 * NS, fired.append, "b")
+    c.callout(1 * NS, fired.append, "a1")
+    c.callout(1 * NS, fired.append, "a2")
+    stopped = c.callout(1 * NS, fired.append, "x")
+    stopped.stop()
+    while (co := c.pop_due(3 * NS)) is not None:
+        co.fn(*co.args)
+    assert fired == ["a1", "a2", "b"]
+    assert c.now == 2 * NS
+
+
+def test_advance_moves_time_and_runs_timers() -> None:
+    k = kstack.Kernel()
+    seen: list[int] = []
+    k.clock.callout(NS // 2, lambda: seen.append(k.clock.now))
+    k.advance(0)
+    assert seen == []
+    k.advance(1)
+    assert seen == [NS // 2]
+    assert k.clock.now == NS
+    with pytest.raises(ValueError):
+        k.advance(-1)
+
+
+def test_sysctl_errors_as_sysctl_root() -> None:
+    """sysctl_root(): ENOENT for unknown names, EISDIR for inner nodes, EPERM
+    for read-only leaves, EINVAL for values out of range (intr_queue_maxlen
+    must be within 1..net.isr.maxqlimit)."""
+    k = kstack.Kernel()
+    for name, code in (
+        ("net.inet.ip.nosuchthing", errno.ENOENT),
+        ("net.inet.ip", errno.EISDIR),
+    ):
+        with pytest.raises(OSError) as ei:
+            k.sysctl(name)
+        assert ei.value.errno == code
+    with pytest.raises(OSError) as ei:
+        k.sysctl("net.fibs", 4)
+    assert ei.value.errno == errno.EPERM
+    for bad in (0, 20000):
+        with pytest.raises(OSError) as ei:
+            k.sysctl("net.inet.ip.intr_queue_maxlen", bad)
+        assert ei.value.errno == errno.EINVAL
+    assert k.sysctl("net.inet.ip.forwarding", 1) == 0
+    assert k.sysctl("net.inet.ip.forwarding") == 1
+
+
+def test_vnet_sysctls_are_per_stack() -> None:
+    """VNET_DEFINE'd variables: each vnet has its own value."""
+    k = kstack.Kernel()
+    v1 = k.new_vnet("v1")
+    k.sysctl("net.inet.ip.ttl", 32)
+    assert v1.sysctl("net.inet.ip.ttl") == 64
+
+
+def test_fibs_boot_tunable_clamped() -> None:
+    """net.fibs is clamped to 1..RT_MAXFIBS (16) at boot."""
+    assert kstack.Kernel(fibs=0).sysctl("net.fibs") == 1
+    assert kstack.Kernel(fibs=99).sysctl("net.fibs") == 16
+    k = kstack.Kernel(fibs=2)
+    assert len(k.vnet0.rt) == 2
+    with pytest.raises(OSError) as ei:
+        k.setfib(2)
+    assert ei.value.errno == errno.EINVAL
+
+
+def test_connected_routes_in_every_fib() -> None:
+    """rtinit() with net.add_addr_allfibs=1 (dossier G7.3)."""
+    k = kstack.Kernel(fibs=2)
+    k.ifconfig("em0", "10.0.0.1/24")
+    for fib in (0, 1):
+        info = k.route_get("10.0.0.9", fib=fib)
+        assert info is not None and info.prefix == "10.0.0.0/24" and info.ifname == "em0"
+
+
+def test_longest_prefix_match() -> None:
+    """rtalloc1_fib(): the most specific route wins."""
+    k = kstack.Kernel()
+    ifp = k.ifconfig("em0", "10.0.0.1/24")
+    t = RouteTable(0)
+    t.add(Rtentry(0, 0, ifp, None, 1, gateway=1))
+    t.add(Rtentry(0x0A000000, 8, ifp, None, 1, gateway=2))
+    t.add(Rtentry(0x0A010000, 16, ifp, None, 1, gateway=3))
+    got = t.lookup(0x0A010203)
+    assert got is not None and got.gateway == 3
+    got = t.lookup(0x0A020304)
+    assert got is not None and got.gateway == 2
+    got = t.lookup(0x0B000001)
+    assert got is not None and got.gateway == 1
+    assert not t.add(Rtentry(0x0A000000, 8, ifp, None, 1))
+
+
+def test_route_add_errors() -> None:
+    k = kstack.Kernel()
+    k.ifconfig("em0", "10.0.0.1/24")
+    with pytest.raises(OSError) as ei:
+        k.route_add("default", "192.168.5.5")
+    assert ei.value.errno == errno.ENETUNREACH
+    k.route_add("default", "10.0.0.254")
+    with pytest.raises(OSError) as ei:
+        k.route_add("default", "10.0.0.253")
+    assert ei.value.errno == errno.EEXIST
+
+
+def test_rng_is_seeded_and_deterministic() -> None:
+    a, b, c = Rng(1), Rng(1), Rng(2)
+    xs = [a.arc4random() for _ in range(5)]
+    assert xs == [b.arc4random() for _ in range(5)]
+    assert xs != [c.arc4random() for _ in range(5)]
+    assert all(0 <= x < 2**32 for x in xs)
+
+
+def test_ip_id_starts_from_boot_time() -> None:
+    """ip_init(): the IP ID counter starts at time_second & 0xffff."""
+    k = kstack.Kernel(boottime_ns=1_326_153_600 * NS)
+    assert k.vnet0.ip_id == 1_326_153_600 & 0xFFFF
+
+
+def test_unknown_profile_and_option() -> None:
+    with pytest.raises(ValueError):
+        kstack.Kernel(profile="7.4")
+    with pytest.raises(ValueError):
+        kstack.Kernel(options={"NOPE"})
