@@ -140,3 +140,32 @@ def test_unknown_profile_and_option() -> None:
         kstack.Kernel(profile="7.4")
     with pytest.raises(ValueError):
         kstack.Kernel(options={"NOPE"})
+
+
+def test_capture_writes_pcapng_with_reasons(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """bpf taps: a capture sees frames both ways; written as pcapng with a
+    comment per frame naming the direction and why it was sent."""
+    from kstack.pcapio import open_capture
+
+    k = kstack.Kernel()
+    k.ifconfig("em0", "192.0.2.1/24", ether="02:00:00:00:00:01")
+    cap = k.capture("em0")
+    k.ifconfig("em0", "192.0.2.9/32", alias=True)  # gratuitous ARP for the alias
+    arp_req = (
+        b"\xff" * 6 + bytes.fromhex("020000000007") + b"\x08\x06"
+        + bytes.fromhex("0001080006040001") + bytes.fromhex("020000000007") + bytes([192, 0, 2, 7])
+        + b"\x00" * 6 + bytes([192, 0, 2, 1])
+    )
+    k.input("em0", arp_req)
+    assert [(f.direction, (f.why.split() or [""])[0]) for f in cap.frames] == [
+        ("out", "gratuitous"),
+        ("in", ""),
+        ("out", "arp"),
+    ]
+    path = tmp_path / "em0.pcapng"
+    cap.write(path)
+    with open_capture(path) as r:
+        recs = list(r)
+    assert [rec.data for rec in recs] == [f.data for f in cap.frames]
+    assert recs[0].comment == "out: gratuitous arp for 192.0.2.9"
+    assert recs[2].comment == "out: arp reply 192.0.2.1 is-at 02:00:00:00:00:01"
