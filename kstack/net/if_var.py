@@ -78,7 +78,7 @@ class IfCounters:
     ifi_noproto: int = 0
 
     def snapshot(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 @dataclass(slots=True, eq=False)

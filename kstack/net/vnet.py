@@ -26,6 +26,7 @@ from kstack.net.if_var import (
     IFT_ETHER,
     IFT_LOOP,
     Ifnet,
+    InIfaddr,
     parse_mac,
 )
 from kstack.net.route import (
@@ -93,8 +94,8 @@ class VNet:
         self.rng = kernel.rng.fork(vid)
         self.ifnets: list[Ifnet] = []
         self.ifnet_by_name: dict[str, Ifnet] = {}
-        self.in_ifaddrhead: list[Any] = []
-        self.in_ifaddrhash: dict[int, list[Any]] = {}
+        self.in_ifaddrhead: list[InIfaddr] = []
+        self.in_ifaddrhash: dict[int, list[InIfaddr]] = {}
         self.rt = [RouteTable(f) for f in range(kernel.fibs)]
         self.ipstat = IpStat()
         self.icmpstat = IcmpStat()

@@ -1,0 +1,112 @@
+"""Scenario files (TOML) -> configured kernels; every error is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kstack.scenario import ScenarioError, load_scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mixed_scenario() -> None:
+    k = load_scenario(ROOT / "pcaps" / "replay" / "mixed.toml")
+    assert k.iface("em0").addrs[0].startswith("192.0.2.1")
+    r = k.route_get("203.0.113.1")
+    assert r is not None and r.gateway == "192.0.2.254"
+    assert k.vnet0.arp_table()["192.0.2.7"][0] == "00:00:5e:00:53:07"
+
+
+FULL = """
+[kernel]
+profile = "9.0"
+seed = 7
+fibs = 2
+
+[[interface]]
+name = "em0"
+addr = ["192.0.2.1/24", "192.0.2.9/32"]
+mtu = 1400
+
+[[interface]]
+name = "em1"
+addr = "198.51.100.1/24"
+ether = "02:00:00:00:01:02"
+fib = 1
+up = false
+
+[[route]]
+dest = "203.0.113.0/24"
+gateway = "192.0.2.254"
+mtu = 1300
+
+[[route]]
+dest = "10.0.0.0/8"
+blackhole = true
+
+[[route]]
+dest = "default"
+iface = "em0"
+fib = 1
+
+[[arp]]
+addr = "192.0.2.254"
+ether = "02:00:00:00:00:fe"
+
+[sysctl]
+"net.inet.ip.forwarding" = 1
+net.inet.icmp.icmplim = 50
+"""
+
+
+def test_full_schema(tmp_path: Path) -> None:
+    p = tmp_path / "s.toml"
+    p.write_text(FULL)
+    k = load_scenario(p)
+    assert k.fibs == 2 and k.seed == 7
+    assert k.iface("em0").mtu == 1400 and len(k.iface("em0").addrs) == 2
+    assert not k.iface("em1").up and k.iface("em1").fib == 1
+    assert k.route_get("203.0.113.5").mtu == 1300
+    assert k.route_get("8.8.8.8", fib=1).ifname == "em0"
+    assert k.sysctl("net.inet.ip.forwarding") == 1
+    assert k.sysctl("net.inet.icmp.icmplim") == 50
+
+
+BAD = {
+    "syntax": ("[kernel\n", "TOML syntax error"),
+    "section": ("[nonsense]\n", "unknown section 'nonsense'"),
+    "kernel-key": ("[kernel]\nprofle = '9.0'\n", "[kernel]: unknown key 'profle'"),
+    "profile": ("[kernel]\nprofile = '7.4'\n", "[kernel]: unknown profile"),
+    "iface-key": ("[[interface]]\nname='em0'\nadress=['1.2.3.4/24']\n", "#1: unknown key 'adress'"),
+    "iface-name": ("[[interface]]\naddr=['1.2.3.4/24']\n", "missing key 'name'"),
+    "addr": ("[[interface]]\nname='em0'\naddr=['192.0.2.300/24']\n", "[[interface]] #1 (em0)"),
+    "plen": ("[[interface]]\nname='em0'\naddr=['192.0.2.3/33']\n", "bad prefix length"),
+    "mtu": ("[[interface]]\nname='em0'\nmtu=20\n", "bad MTU"),
+    "route-gw": ("[[route]]\ndest='default'\ngateway='10.9.9.9'\n", "[[route]] #1 (default)"),
+    "route-none": ("[[route]]\ndest='10.0.0.0/8'\n", "needs one of"),
+    "arp": ("[[arp]]\naddr='10.0.0.1'\nether='zz'\n", "[[arp]] #1 (10.0.0.1)"),
+    "sysctl": ("[sysctl]\n'net.inet.ip.nonesuch' = 1\n", "[sysctl] net.inet.ip.nonesuch"),
+    "sysctl-val": ("[sysctl]\n'net.inet.ip.ttl' = 'x'\n", "EINVAL"),
+    "sysctl-type": ("[sysctl]\n'net.inet.ip.ttl' = 1.5\n", "integer or a string"),
+    "jail": ("[[jail]]\nname='j1'\n", "jails are not supported yet"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_errors(case: str, tmp_path: Path) -> None:
+    text, needle = BAD[case]
+    p = tmp_path / f"{case}.toml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{case}.toml: ")
+    assert needle in msg
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="nope.toml"):
+        parse_scenario(tmp_path / "nope.toml")
