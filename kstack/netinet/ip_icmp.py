@@ -181,8 +181,9 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
             icmpstat.icps_bmcasttstamp += 1
             return rip_input(vnet, m, hlen, icmplen)
         if icmplen < ICMP_TSLEN:
+            # "break" out of the switch: the request still goes to raw.
             icmpstat.icps_badlen += 1
-            return _BADLEN
+            return rip_input(vnet, m, hlen, icmplen)
         data[hlen] = ICMP_TSTAMPREPLY
         now = iptime(vnet)
         U32.pack_into(data, hlen + 12, now)  # receive time
@@ -195,30 +196,42 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         if not vnet.sc["net.inet.icmp.maskrepl"] or icmplen < ICMP_MASKLEN:
             return rip_input(vnet, m, hlen, icmplen)
         dst = int.from_bytes(data[16:20], "big")
+        src = int.from_bytes(data[12:16], "big")
+        # ifaof_ifpforaddr(): the receiving interface's address whose
+        # subnet holds the destination (the source for a request sent to
+        # 0.0.0.0 or 255.255.255.255), else its first address.
+        icmpdst = src if dst in (0, 0xFFFFFFFF) else dst
         ia = None
-        ias = vnet.in_ifaddrhash.get(dst)
-        if ias:
-            ia = ias[0]
-        elif m.rcvif is not None and m.rcvif.addrs_in:
-            ia = m.rcvif.addrs_in[0]
+        rcvif = m.rcvif
+        if rcvif is not None and rcvif.addrs_in:
+            ia = rcvif.addrs_in[0]
+            for cand in rcvif.addrs_in:
+                if (icmpdst & cand.mask) == (cand.addr & cand.mask):
+                    ia = cand
+                    break
         if ia is None:
             return rip_input(vnet, m, hlen, icmplen)
         data[hlen] = ICMP_MASKREPLY
         fake = int(vnet.sc["net.inet.icmp.maskfake"])
         U32.pack_into(data, hlen + 8, fake if fake else ia.mask)
-        if dst == 0 and ia.ifp.flags & IFF_BROADCAST:
-            data[16:20] = ia.broadaddr.to_bytes(4, "big")
+        if src == 0 and ia.ifp.flags & IFF_BROADCAST:
+            # A request from 0.0.0.0 is answered to the subnet broadcast.
+            data[12:16] = ia.broadaddr.to_bytes(4, "big")
         return _reflect(vnet, m, hlen, ICMP_MASKREPLY, "icmp mask reply")
 
     if icmp_type == ICMP_REDIRECT:
         if not vnet.sc["net.inet.icmp.drop_redirect"] and not vnet.sc["net.inet.ip.forwarding"]:
             if code > 3:
                 icmpstat.icps_badcode += 1
-            elif icmplen >= ICMP_ADVLENMIN and ((data[hlen + 8] & 0x0F) << 2) >= 20:
+            elif (
+                icmplen >= ICMP_ADVLENMIN
+                and ((data[hlen + 8] & 0x0F) << 2) >= 20
+                and icmplen >= 8 + ((data[hlen + 8] & 0x0F) << 2) + 8  # ICMP_ADVLEN
+            ):
                 vnet.icmp_redirect(m, hlen)
             else:
+                # "break": counted, then still handed to raw sockets.
                 icmpstat.icps_badlen += 1
-                return _BADLEN
         return rip_input(vnet, m, hlen, icmplen)
 
     return rip_input(vnet, m, hlen, icmplen)
@@ -268,16 +281,15 @@ def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: i
         icmpstat.icps_oldicmp += 1
         return
     quotelen = int(vnet.sc["net.inet.icmp.quotelen"])
-    if proto == IPPROTO_TCP:
-        if len(data) < hlen + 20:
-            return
+    if proto == IPPROTO_TCP and len(data) >= hlen + 20:
         th_off = (data[hlen + 12] >> 4) << 2
         if th_off < 20 or th_off + hlen > ip_len:
             return
-        icmplen = min(hlen + max(th_off, quotelen), ip_len)
+        icmpelen = max(th_off, min(quotelen, ip_len - hlen))
     else:
-        icmplen = min(hlen + max(8, quotelen), ip_len)
-    icmplen = min(icmplen, len(data), 2048 - 20 - ICMP_MINLEN)
+        # stdreply: also a TCP segment too short to hold a TCP header.
+        icmpelen = max(8, min(quotelen, ip_len - hlen))
+    icmplen = min(hlen + icmpelen, len(data), 2048 - 20 - ICMP_MINLEN)
     if icmplen < hlen + ICMP_MINLEN:
         return
     quote = bytearray(data[:icmplen])
@@ -338,9 +350,13 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> _Reflected:
             if ia.broadaddr == t:
                 newsrc = ia.addr
                 break
-    if newsrc is None and ifp is not None and vnet.sc["net.inet.icmp.reply_from_interface"]:
-        if ifp.addrs_in:
-            newsrc = ifp.addrs_in[0].addr
+    if (
+        newsrc is None
+        and ifp is not None
+        and vnet.sc["net.inet.icmp.reply_from_interface"]
+        and ifp.addrs_in
+    ):
+        newsrc = ifp.addrs_in[0].addr
     if newsrc is None:
         name = str(vnet.sc["net.inet.icmp.reply_src"])
         rifp = vnet.ifnet_by_name.get(name) if name else None

@@ -1,0 +1,34 @@
+"""Shared fixtures for the black-box conformance suites.
+
+``kernel``, ``profile``, ``delta`` and ``match_frame`` come from the kstack
+pytest plugin; this file adds the standard topology of fixtures/packets.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from fixtures import packets  # noqa: E402
+
+
+@pytest.fixture
+def k(kernel):  # type: ignore[no-untyped-def]
+    """The standard topology (em0 + em1, static ARP for peer and router)
+    on the ``kernel`` fixture; the gratuitous ARP frames are discarded."""
+    return packets.host(k=kernel)
+
+
+@pytest.fixture
+def fwd(k):  # type: ignore[no-untyped-def]
+    """The standard topology with forwarding on and a default route via
+    the router."""
+    k.sysctl("net.inet.ip.forwarding", 1)
+    k.route_add("default", packets.ROUTER)
+    return k
