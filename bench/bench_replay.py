@@ -51,7 +51,7 @@ def templates() -> list[bytes]:
         eth() / IP(src=peer, dst="192.0.2.99", id=8) / UDP(sport=1, dport=2) / b"notours",
     ]
     out = [f.build() for f in frames]
-    out.append(out[0][:14 + 12])  # truncated IP header
+    out.append(out[0][: 14 + 12])  # truncated IP header
     out.append(out[2][:14] + b"\x65" + out[2][15:])  # bad version
     return out
 
@@ -139,11 +139,12 @@ def run_dpkt(path: Path) -> tuple[float, int]:
 
 def child_maxrss(path: Path) -> int:
     """Peak RSS (KiB) of a fresh process replaying ``path``."""
+    here = str(Path(__file__).parent)
     code = (
-        "import sys; sys.path.insert(0, %r); import bench_replay as b, pathlib, resource;"
-        "b.run_stack(pathlib.Path(%r));"
+        f"import sys; sys.path.insert(0, {here!r}); import bench_replay as b, pathlib, resource;"
+        f"b.run_stack(pathlib.Path({str(path)!r}));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    ) % (str(Path(__file__).parent), str(path))
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return int(out.stdout.strip().splitlines()[-1])
 

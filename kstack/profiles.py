@@ -60,7 +60,8 @@ _add(
 _add(
     FREEBSD_9_0.derive(
         "10.0",
-        description="FreeBSD 10.0: raw sockets see the header as received, byte-swapped ip_len/ip_off",
+        description="FreeBSD 10.0: raw sockets see the header as received, "
+        "with ip_len/ip_off byte-swapped",
         raw_ip_header=RAW_HDR_10,
         icmp_error_clears_ip_off=True,
     )
@@ -76,7 +77,8 @@ _add(
 _add(
     FREEBSD_9_0.derive(
         "8.0-prefix",
-        description="FreeBSD 8 before the down/up fixes: loopback routes and static ARP entries are lost",
+        description="FreeBSD 8 before the down/up fixes: loopback routes and "
+        "static ARP entries are lost",
         ifup_restores_loopback_route=False,
         arp_static_survives_ifdown=False,
     )

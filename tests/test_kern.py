@@ -152,9 +152,14 @@ def test_capture_writes_pcapng_with_reasons(tmp_path) -> None:  # type: ignore[n
     cap = k.capture("em0")
     k.ifconfig("em0", "192.0.2.9/32", alias=True)  # gratuitous ARP for the alias
     arp_req = (
-        b"\xff" * 6 + bytes.fromhex("020000000007") + b"\x08\x06"
-        + bytes.fromhex("0001080006040001") + bytes.fromhex("020000000007") + bytes([192, 0, 2, 7])
-        + b"\x00" * 6 + bytes([192, 0, 2, 1])
+        b"\xff" * 6
+        + bytes.fromhex("020000000007")
+        + b"\x08\x06"
+        + bytes.fromhex("0001080006040001")
+        + bytes.fromhex("020000000007")
+        + bytes([192, 0, 2, 7])
+        + b"\x00" * 6
+        + bytes([192, 0, 2, 1])
     )
     k.input("em0", arp_req)
     assert [(f.direction, (f.why.split() or [""])[0]) for f in cap.frames] == [

@@ -180,7 +180,13 @@ def sysctl_read(tree: SysctlTree, ctx: Ctx, store: dict[str, Value], name: str) 
 
 
 def sysctl_write(
-    tree: SysctlTree, ctx: Ctx, store: dict[str, Value], name: str, value: object, *, boot: bool = False
+    tree: SysctlTree,
+    ctx: Ctx,
+    store: dict[str, Value],
+    name: str,
+    value: object,
+    *,
+    boot: bool = False,
 ) -> Value:
     """Set ``name``; returns the previous value. ``boot`` allows tunables."""
     oid = tree.lookup(name)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
 from kstack.net.if_var import IFF_PROMISC, IFF_SIMPLEX, IFF_UP
+from kstack.netinet.if_ether import arpintr, arpresolve
 from kstack.outcome import Outcome, dropped
 
 if TYPE_CHECKING:
@@ -49,10 +50,7 @@ def ether_input(ifp: Ifnet, frame: bytes) -> Outcome:
     dst = frame[0:6]
     flags = 0
     if dst[0] & 1:
-        if dst == ETHER_BCAST:
-            flags = M_BCAST
-        else:
-            flags = M_MCAST
+        flags = M_BCAST if dst == ETHER_BCAST else M_MCAST
         c.ifi_imcasts += 1
     elif dst != ifp.lladdr and not ifp.flags & IFF_PROMISC:
         return _NOT_US
@@ -62,8 +60,6 @@ def ether_input(ifp: Ifnet, frame: bytes) -> Outcome:
         m = Mbuf(bytearray(frame[ETHER_HDR_LEN:]), ifp, ifp.fib, flags)
         return vnet.netisr_dispatch_ip(m)
     if etype == ETHERTYPE_ARP:
-        from kstack.netinet.if_ether import arpintr
-
         return arpintr(ifp, frame[ETHER_HDR_LEN:], flags)
     c.ifi_noproto += 1
     return _NOPROTO
@@ -76,8 +72,6 @@ def ether_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
     """
     if not ifp.flags & IFF_UP:
         return 50  # ENETDOWN
-    from kstack.netinet.if_ether import arpresolve
-
     if m.flags & M_BCAST:
         edst: bytes | None = ETHER_BCAST
     elif m.flags & M_MCAST:

@@ -89,7 +89,9 @@ class RouteTable:
 
     def _relens(self) -> None:
         self.lens = [
-            (plen, prefix_mask(plen), t) for plen, t in sorted(self.by_len.items(), reverse=True) if t
+            (plen, prefix_mask(plen), t)
+            for plen, t in sorted(self.by_len.items(), reverse=True)
+            if t
         ]
 
     def add(self, rt: Rtentry) -> bool:

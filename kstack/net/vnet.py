@@ -124,9 +124,8 @@ class VNet:
     def _init_protocols(self) -> None:
         from kstack.netinet.igmp import igmp_input
         from kstack.netinet.ip_icmp import icmp_input
-        from kstack.netinet.udp_usrreq import udp_input
-
         from kstack.netinet.raw_ip import rip_input
+        from kstack.netinet.udp_usrreq import udp_input
 
         self._rip_input: ProtoInput = rip_input
         self._protox = {1: icmp_input, 2: igmp_input, 17: udp_input, 6: _tcp_input, 46: _rsvp_input}
@@ -230,7 +229,9 @@ class VNet:
             n += 1
             if self.record_events:
                 ifname = m.rcvif.name if m.rcvif is not None else ""
-                self.events.append(Event(self.kernel.clock.now, f"ip_input from {ifname} queue", out, ifname))
+                self.events.append(
+                    Event(self.kernel.clock.now, f"ip_input from {ifname} queue", out, ifname)
+                )
         return n
 
     def note(self, m: Mbuf | None, what: str, outcome: Outcome | None = None) -> None:
@@ -265,7 +266,9 @@ class VNet:
         ring.append(v)
         while len(ring) > period:
             seen.discard(ring.popleft())
-        self.kernel.sc["net.inet.ip.random_id_total"] = int(self.kernel.sc.get("net.inet.ip.random_id_total", 0)) + 1
+        self.kernel.sc["net.inet.ip.random_id_total"] = (
+            int(self.kernel.sc.get("net.inet.ip.random_id_total", 0)) + 1
+        )
         return v
 
     def ipstat_random_collision(self) -> None:
@@ -309,7 +312,9 @@ class VNet:
             if ether is not None:
                 lladdr = parse_mac(ether)
             else:
-                lladdr = bytes((0x02, 0x00, 0x00, self.id & 0xFF, (index >> 8) & 0xFF, index & 0xFF))
+                lladdr = bytes(
+                    (0x02, 0x00, 0x00, self.id & 0xFF, (index >> 8) & 0xFF, index & 0xFF)
+                )
             ifp = Ifnet(
                 name,
                 index,
@@ -362,10 +367,9 @@ class VNet:
             if not 0 <= fib < self.kernel.fibs:
                 raise OSError(errno.EINVAL, f"fib {fib} out of range")
             ifp.fib = fib
-        if down:
-            if ifp.flags & IFF_UP:
-                ifp.flags &= ~IFF_UP
-                inet.in_ifdown(self, ifp)
+        if down and ifp.flags & IFF_UP:
+            ifp.flags &= ~IFF_UP
+            inet.in_ifdown(self, ifp)
         if addr is not None:
             a, plen = parse_prefix(addr)
             if delete:
@@ -376,16 +380,15 @@ class VNet:
                 else:
                     raise OSError(errno.EADDRNOTAVAIL, f"{addr} is not on {name}")
             else:
-                if not alias:
-                    # Without "alias", ifconfig replaces the first address.
-                    if ifp.addrs_in and all(ia.addr != a for ia in ifp.addrs_in):
-                        inet.in_deladdr(self, ifp.addrs_in[0])
+                # Without "alias", ifconfig replaces the first address.
+                replace = not alias and ifp.addrs_in and all(ia.addr != a for ia in ifp.addrs_in)
+                if replace:
+                    inet.in_deladdr(self, ifp.addrs_in[0])
                 bcast = aton(broadcast) if broadcast is not None else None
                 inet.in_addaddr(self, ifp, a, plen, bcast)
-        if up:
-            if not ifp.flags & IFF_UP:
-                ifp.flags |= IFF_UP
-                inet.in_ifup(self, ifp)
+        if up and not ifp.flags & IFF_UP:
+            ifp.flags |= IFF_UP
+            inet.in_ifup(self, ifp)
         return ifp
 
     def route_add(
@@ -434,13 +437,17 @@ class VNet:
                 # Routing "via" our own address is an interface route.
                 rt = Rtentry(d, plen, via.ifp, via, flags, mtu=mtu or via.ifp.mtu)
             else:
-                rt = Rtentry(d, plen, via.ifp, via, flags | RTF_GATEWAY, gateway=gw, mtu=mtu or via.ifp.mtu)
+                rt = Rtentry(
+                    d, plen, via.ifp, via, flags | RTF_GATEWAY, gateway=gw, mtu=mtu or via.ifp.mtu
+                )
         elif iface is not None:
             ifp = self.iface(iface)
             ifa = ifp.addrs_in[0] if ifp.addrs_in else None
             rt = Rtentry(d, plen, ifp, ifa, flags, mtu=mtu or ifp.mtu)
         else:
-            raise OSError(errno.EINVAL, "route needs a gateway, an interface, -blackhole or -reject")
+            raise OSError(
+                errno.EINVAL, "route needs a gateway, an interface, -blackhole or -reject"
+            )
         if not table.add(rt):
             raise OSError(errno.EEXIST, f"route {dest} already in table {fib}")
 
@@ -522,7 +529,12 @@ class VNet:
 
     def netstat(self, proto: str | None = None) -> Any:
         """Counters by FreeBSD name: one protocol's dict, or all of them."""
-        blocks = {"ip": self.ipstat, "icmp": self.icmpstat, "udp": self.udpstat, "igmp": self.igmpstat}
+        blocks = {
+            "ip": self.ipstat,
+            "icmp": self.icmpstat,
+            "udp": self.udpstat,
+            "igmp": self.igmpstat,
+        }
         if proto is None:
             return {k: b.snapshot() for k, b in blocks.items()}
         try:

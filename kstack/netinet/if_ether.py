@@ -127,9 +127,7 @@ def arprequest(ifp: Ifnet, sip: int | None, tip: int, why: str = "") -> None:
             if (tip & ia.mask) == ia.subnet:
                 sip = ia.addr
                 break
-    pkt = ARP_PKT.pack(
-        ARPHRD_ETHER, 0x0800, 6, 4, ARPOP_REQUEST, ifp.lladdr, sip, b"\x00" * 6, tip
-    )
+    pkt = ARP_PKT.pack(ARPHRD_ETHER, 0x0800, 6, 4, ARPOP_REQUEST, ifp.lladdr, sip, b"\x00" * 6, tip)
     frame = ETHER_HDR.pack(ETHER_BCAST, ifp.lladdr, ETHERTYPE_ARP) + pkt
     ifp.output_frame(frame, None, why or f"arp who-has {ntoa(tip)} tell {ntoa(sip)}")
 

@@ -1,4 +1,6 @@
-"""IPv4 address configuration (named in_.py because ``in`` is a Python keyword) and address tests (netinet/in.c, in_rmx.c).
+"""IPv4 address configuration and address tests (netinet/in.c, in_rmx.c).
+
+The file is in_.py because ``in`` is a Python keyword.
 
 Adding an address installs the connected prefix route (in every FIB while
 ``net.add_addr_allfibs`` is 1) and a host route for the address itself
@@ -25,7 +27,7 @@ def in_broadcast(addr: int, ifp: Ifnet) -> bool:
     """in_broadcast(): the all-ones and all-zeros addresses, and for each
     address of ``ifp`` its broadcast address and (except /31 and /32) its
     host-zero subnet address."""
-    if addr == INADDR_BROADCAST or addr == INADDR_ANY:
+    if addr in (INADDR_BROADCAST, INADDR_ANY):
         return True
     if not ifp.flags & IFF_BROADCAST:
         return False
@@ -53,7 +55,11 @@ def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
         ia.has_route = True
         return
     flags = RTF_UP | (RTF_HOST if ia.mask == 0xFFFFFFFF else 0)
-    fibs = range(vnet.kernel.fibs) if int(vnet.kernel.sc["net.add_addr_allfibs"]) else (vnet.kernel.proc_fibnum,)
+    fibs = (
+        range(vnet.kernel.fibs)
+        if int(vnet.kernel.sc["net.add_addr_allfibs"])
+        else (vnet.kernel.proc_fibnum,)
+    )
     for fib in fibs:
         vnet.rt[fib].add(Rtentry(ia.subnet, ia.plen, ifp, ia, flags, mtu=ifp.mtu))
     ia.has_route = True
@@ -76,9 +82,7 @@ def ifa_add_loopback_route(vnet: VNet, ia: InIfaddr) -> None:
     existing = table.get(ia.addr, 32)
     if existing is not None:
         return
-    table.add(
-        Rtentry(ia.addr, 32, vnet.lo0, ia, RTF_UP | RTF_HOST | RTF_STATIC, mtu=vnet.lo0.mtu)
-    )
+    table.add(Rtentry(ia.addr, 32, vnet.lo0, ia, RTF_UP | RTF_HOST | RTF_STATIC, mtu=vnet.lo0.mtu))
 
 
 def ifa_del_loopback_route(vnet: VNet, ia: InIfaddr) -> None:

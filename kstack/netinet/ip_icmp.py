@@ -3,6 +3,7 @@ response rate limiter (badport_bandlim over ppsratecheck)."""
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 from kstack.kern.clock import HZ, NS
@@ -19,6 +20,8 @@ from kstack.netinet.ip import (
     in_cksum_ok,
     in_multicast,
 )
+from kstack.netinet.ip_output import ip_output
+from kstack.netinet.raw_ip import rip_input
 from kstack.outcome import ANSWERED, DELIVERED, Outcome, dropped
 
 if TYPE_CHECKING:
@@ -125,8 +128,6 @@ def iptime(vnet: VNet) -> int:
 
 def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
     """A received ICMP message addressed to us (or broadcast/multicast)."""
-    from kstack.netinet.raw_ip import rip_input
-
     icmpstat = vnet.icmpstat
     data = m.data
     if icmplen < ICMP_MINLEN:
@@ -330,8 +331,6 @@ def _why(icmp_type: int, code: int) -> str:
 
 def icmp_reflect(vnet: VNet, m: Mbuf) -> _Reflected:
     """Send an ICMP message back to the source of the packet it answers."""
-    from kstack.netinet.ip_output import ip_output
-
     icmpstat = vnet.icmpstat
     data = m.data
     src = int.from_bytes(data[12:16], "big")
@@ -384,7 +383,5 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> _Reflected:
     U16.pack_into(data, hlen + 2, in_cksum(memoryview(data)[hlen:]))
     error = ip_output(vnet, m)
     if error:
-        import errno as _errno
-
-        return _Reflected(False, f"ip_output: {_errno.errorcode.get(error, error)}")
+        return _Reflected(False, f"ip_output: {errno.errorcode.get(error, error)}")
     return _SENT

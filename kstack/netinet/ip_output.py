@@ -6,6 +6,8 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
+from kstack.net.if_ethersubr import ether_output
+from kstack.net.if_loop import if_simloop, looutput
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
 from kstack.netinet.in_ import in_broadcast
@@ -209,11 +211,7 @@ def _finish_header(data: bytearray, hlen: int, ifp: Ifnet) -> None:
 
 def if_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
     if ifp.type == IFT_LOOP:
-        from kstack.net.if_loop import looutput
-
         return looutput(ifp, m, rt)
-    from kstack.net.if_ethersubr import ether_output
-
     return ether_output(ifp, m, nexthop, rt)
 
 
@@ -277,8 +275,6 @@ def ip_fragment(data: bytearray, hlen: int, mtu: int) -> list[bytearray] | None:
 
 def ip_mloopback(vnet: VNet, ifp: Ifnet, m: Mbuf, hlen: int) -> None:
     """Loop a copy of an outgoing multicast back in through ``ifp``."""
-    from kstack.net.if_loop import if_simloop
-
     copy = m.copy()
     _finish_header(copy.data, hlen, ifp if ifp.type == IFT_LOOP else vnet.lo0)
     if_simloop(ifp, copy)

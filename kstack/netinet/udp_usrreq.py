@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
 from kstack.netinet.in_ import in_broadcast
 from kstack.netinet.ip import IPPROTO_UDP, U16, cksum_with_pseudo, in_multicast, in_pseudo
+from kstack.netinet.ip_icmp import BANDLIM_ICMP_UNREACH, badport_bandlim, icmp_error
 from kstack.outcome import dropped
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ _NOPORT = dropped("udps_noport", "ICMP port unreachable sent")
 def udp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     """Validate a datagram and find its socket; a closed port is answered
     with ICMP port unreachable (rate limited, never for broadcasts)."""
-    from kstack.netinet.ip_icmp import BANDLIM_ICMP_UNREACH, badport_bandlim, icmp_error
-
     udpstat = vnet.udpstat
     udpstat.udps_ipackets += 1
     data = m.data
@@ -42,8 +41,9 @@ def udp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     if len(data) < hlen + 8:
         udpstat.udps_hdrops += 1
         return _HDROPS
-    sport, dport, ulen, usum = U16.unpack_from(data, hlen)[0], *(
-        U16.unpack_from(data, hlen + k)[0] for k in (2, 4, 6)
+    sport, dport, ulen, usum = (
+        U16.unpack_from(data, hlen)[0],
+        *(U16.unpack_from(data, hlen + k)[0] for k in (2, 4, 6)),
     )
     if dport == 0:
         return _DPORT0
