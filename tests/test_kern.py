@@ -174,3 +174,48 @@ def test_capture_writes_pcapng_with_reasons(tmp_path) -> None:  # type: ignore[n
     assert [rec.data for rec in recs] == [f.data for f in cap.frames]
     assert recs[0].comment == "out: gratuitous arp for 192.0.2.9"
     assert recs[2].comment == "out: arp reply 192.0.2.1 is-at 02:00:00:00:00:01"
+
+
+def _lo_echo() -> bytes:
+    from kstack.netinet.ip import build_header, in_cksum
+
+    icmp = bytearray(b"\x08\x00\x00\x00\x00\x01\x00\x01" + b"ping")
+    icmp[2:4] = in_cksum(icmp).to_bytes(2, "big")
+    hdr = build_header(
+        tos=0, total=20 + len(icmp), ident=1, off=0, ttl=64, proto=1, src=0x7F000001, dst=0x7F000001
+    )
+    return bytes(hdr + icmp)
+
+
+def test_loopback_reply_goes_through_the_netisr_queue() -> None:
+    """looutput() -> if_simloop() -> netisr_queue(NETISR_IP): a reply to a
+    local address is queued and processed when queued work runs (the echo
+    reply then reaches rip_input, where nobody listens: ips_noproto)."""
+    k = kstack.Kernel()
+    before = k.netstat("ip")
+    out = k.input("lo0", _lo_echo())
+    assert (out.kind, out.reason) == ("answered", "icps_reflect")
+    assert len(k.vnet0.ipintrq) == 1
+    k.advance(0)
+    ev = k.vnet0.take_events()
+    assert [(e.what, e.outcome.reason if e.outcome else None) for e in ev] == [
+        ("ip_input from lo0 queue", "ips_noproto")
+    ]
+    after = k.netstat("ip")
+    moved = {n: after[n] - before[n] for n in after if after[n] != before[n]}
+    assert moved == {"ips_total": 2, "ips_delivered": 1, "ips_localout": 1, "ips_noproto": 1}
+
+
+def test_deferred_dispatch_and_queue_drops() -> None:
+    """netisr deferred policy: input is queued; a full IP queue drops and
+    counts the drop in net.inet.ip.intr_queue_drops."""
+    k = kstack.Kernel()
+    k.sysctl("net.isr.dispatch", "deferred")
+    k.sysctl("net.inet.ip.intr_queue_maxlen", 1)
+    first = k.input("lo0", _lo_echo())
+    second = k.input("lo0", _lo_echo())
+    assert (first.kind, second.kind, second.reason) == ("held", "dropped", "intr_queue_drops")
+    assert k.sysctl("net.inet.ip.intr_queue_drops") == 1
+    assert k.netstat("ip")["ips_total"] == 0
+    k.advance(0)
+    assert k.netstat("ip")["ips_total"] == 2  # the request, then its reply
