@@ -126,14 +126,3 @@ class RouteTable:
 
     def entries(self) -> list[Rtentry]:
         return [rt for _p, _m, t in self.lens for rt in t.values()]
-
-    def remove_if(self, pred: object) -> list[Rtentry]:
-        gone: list[Rtentry] = []
-        for t in self.by_len.values():
-            for k, rt in list(t.items()):
-                if pred(rt):  # type: ignore[operator]
-                    del t[k]
-                    gone.append(rt)
-        if gone:
-            self._relens()
-        return gone

@@ -30,7 +30,6 @@ from kstack.net.if_var import (
     parse_mac,
 )
 from kstack.net.route import (
-    RT_MAXFIBS,
     RTF_BLACKHOLE,
     RTF_DYNAMIC,
     RTF_GATEWAY,
@@ -463,31 +462,11 @@ class VNet:
         if not 0 <= fib < self.kernel.fibs:
             raise OSError(errno.EINVAL, f"fib {fib} out of range")
         rt = self.rt[fib].lookup(aton(dest))
-        if rt is None:
-            return None
-        return RouteInfo(
-            prefix=rt.prefix,
-            gateway=ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else None,
-            ifname=rt.ifp.name,
-            mtu=rt.mtu,
-            flags=rt.flag_letters,
-            ifaddr=ntoa(rt.ifa.addr) if rt.ifa is not None else None,
-        )
+        return None if rt is None else _route_info(rt)
 
     def routes(self, fib: int = 0) -> list[RouteInfo]:
-        out = []
-        for rt in sorted(self.rt[fib].entries(), key=lambda r: (r.dst, r.plen)):
-            out.append(
-                RouteInfo(
-                    rt.prefix,
-                    ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else None,
-                    rt.ifp.name,
-                    rt.mtu,
-                    rt.flag_letters,
-                    ntoa(rt.ifa.addr) if rt.ifa is not None else None,
-                )
-            )
-        return out
+        entries = sorted(self.rt[fib].entries(), key=lambda r: (r.dst, r.plen))
+        return [_route_info(rt) for rt in entries]
 
     def arp_add(self, addr: str, ether: str, iface: str | None = None) -> None:
         """arp -s: a permanent entry on the interface whose subnet holds it."""
@@ -586,6 +565,17 @@ class VNet:
         return list(self.ifnets)
 
 
+def _route_info(rt: Rtentry) -> RouteInfo:
+    return RouteInfo(
+        prefix=rt.prefix,
+        gateway=ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else None,
+        ifname=rt.ifp.name,
+        mtu=rt.mtu,
+        flags=rt.flag_letters,
+        ifaddr=ntoa(rt.ifa.addr) if rt.ifa is not None else None,
+    )
+
+
 def _tcp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     return Outcome("delivered", "ips_delivered", "tcp_input", "TCP is not emulated")
 
@@ -594,8 +584,6 @@ def _rsvp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     """Without an RSVP daemon the packet is freed silently (rsvp_input)."""
     return Outcome("dropped", "rsvp_input", "", "no RSVP daemon; freed silently")
 
-
-RT_MAX = RT_MAXFIBS
 
 from kstack.net.if_ethersubr import ether_input as _ether_input  # noqa: E402
 from kstack.netinet.ip_input import ip_input as _ip_input  # noqa: E402

@@ -43,10 +43,6 @@ def in_localip(vnet: VNet, addr: int) -> bool:
     return addr in vnet.in_ifaddrhash
 
 
-def rt_mtu_for(ifp: Ifnet) -> int:
-    return ifp.mtu
-
-
 def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
     """rtinit(RTM_ADD) for the connected prefix."""
     ifp = ia.ifp

@@ -48,11 +48,8 @@ IN_LOOPBACKNET = 127
 
 # version/hl, tos, len, id, off, ttl, p, sum, src, dst
 IP_HDR = struct.Struct("!BBHHHBBHII")
-IP_LEN_OFF = struct.Struct("!H")
 U16 = struct.Struct("!H")
 U32 = struct.Struct("!I")
-U16_LE = struct.Struct("<H")
-U16_BE = U16
 
 
 def in_multicast(a: int) -> bool:
@@ -64,20 +61,8 @@ def in_experimental(a: int) -> bool:
     return (a & 0xF0000000) == 0xF0000000
 
 
-def in_badclass(a: int) -> bool:
-    return (a & 0xF0000000) == 0xF0000000
-
-
 def in_linklocal(a: int) -> bool:
     return (a & 0xFFFF0000) == 0xA9FE0000
-
-
-def in_loopback(a: int) -> bool:
-    return (a >> 24) == IN_LOOPBACKNET
-
-
-def in_zeronet(a: int) -> bool:
-    return (a >> 24) == 0
 
 
 def in_canforward(a: int) -> bool:

@@ -81,7 +81,6 @@ _CHECKSUM = dropped("icps_checksum")
 _BADLEN = dropped("icps_badlen")
 _RATELIMITED = dropped("icmp_input: reply suppressed by net.inet.icmp.icmplim")
 _REFLECTED = Outcome(ANSWERED, "icps_reflect", "icmp_input")
-_NOREFLECT = Outcome(DELIVERED, "icps_reflect", "icmp_input", "reply not sent")
 _REDIRECT_IGNORED = "icmp_input: redirect ignored"
 
 
@@ -243,22 +242,8 @@ def _reflect(vnet: VNet, m: Mbuf, hlen: int, rtype: int, why: str) -> Outcome:
     icmpstat.icps_reflect += 1
     icmpstat.icps_outhist[rtype] += 1
     m.why = why
-    sent = icmp_reflect(vnet, m)
-    return _REFLECTED if sent else Outcome(DELIVERED, "icps_reflect", "icmp_input", sent.detail)
-
-
-class _Reflected:
-    __slots__ = ("ok", "detail")
-
-    def __init__(self, ok: bool, detail: str = "") -> None:
-        self.ok = ok
-        self.detail = detail
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-_SENT = _Reflected(True)
+    failure = icmp_reflect(vnet, m)
+    return Outcome(DELIVERED, "icps_reflect", "icmp_input", failure) if failure else _REFLECTED
 
 
 def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: int) -> None:
@@ -329,15 +314,17 @@ def _why(icmp_type: int, code: int) -> str:
     return f"{names.get(icmp_type, 'icmp')} (type {icmp_type} code {code})"
 
 
-def icmp_reflect(vnet: VNet, m: Mbuf) -> _Reflected:
-    """Send an ICMP message back to the source of the packet it answers."""
+def icmp_reflect(vnet: VNet, m: Mbuf) -> str:
+    """Send an ICMP message back to the source of the packet it answers.
+
+    Returns "" when it went out, else why it did not."""
     icmpstat = vnet.icmpstat
     data = m.data
     src = int.from_bytes(data[12:16], "big")
     top = src >> 24
     if in_multicast(src) or top >= 240 or top == 0:
         icmpstat.icps_badaddr += 1
-        return _Reflected(False, "icps_badaddr")
+        return "icps_badaddr"
     t = int.from_bytes(data[16:20], "big")
     ifp = m.rcvif
     newsrc = None
@@ -365,7 +352,7 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> _Reflected:
         rt = vnet.rt[m.fib].lookup(src)
         if rt is None or rt.ifa is None:
             icmpstat.icps_noroute += 1
-            return _Reflected(False, "icps_noroute")
+            return "icps_noroute"
         newsrc = rt.ifa.addr
     data[16:20] = data[12:16]
     data[12:16] = newsrc.to_bytes(4, "big")
@@ -383,5 +370,5 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> _Reflected:
     U16.pack_into(data, hlen + 2, in_cksum(memoryview(data)[hlen:]))
     error = ip_output(vnet, m)
     if error:
-        return _Reflected(False, f"ip_output: {errno.errorcode.get(error, error)}")
-    return _SENT
+        return f"ip_output: {errno.errorcode.get(error, error)}"
+    return ""

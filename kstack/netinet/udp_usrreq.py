@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
@@ -13,6 +14,8 @@ from kstack.outcome import dropped
 if TYPE_CHECKING:
     from kstack.net.vnet import VNet
     from kstack.outcome import Outcome
+
+UDP_HDR = struct.Struct("!HHHH")  # struct udphdr
 
 ICMP_UNREACH = 3
 ICMP_UNREACH_PORT = 3
@@ -41,10 +44,7 @@ def udp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     if len(data) < hlen + 8:
         udpstat.udps_hdrops += 1
         return _HDROPS
-    sport, dport, ulen, usum = (
-        U16.unpack_from(data, hlen)[0],
-        *(U16.unpack_from(data, hlen + k)[0] for k in (2, 4, 6)),
-    )
+    sport, dport, ulen, usum = UDP_HDR.unpack_from(data, hlen)
     if dport == 0:
         return _DPORT0
     if ulen != plen:
