@@ -34,6 +34,11 @@ class Profile:
     # Permanent ARP entries survive an interface down/up cycle while the
     # covering address stays configured (the lltable_prefix_free fix, 8.x).
     arp_static_survives_ifdown: bool = True
+    # sorflush() zeroed the whole receive sockbuf, sb_state included, so
+    # shutdown(SHUT_RD) lost SBS_CANTRCVMORE and a later read waited instead
+    # of returning EOF. Fixed in 2006 (sorflush keeps sb_state); every
+    # named profile has the fix, derive() a profile to reproduce the bug.
+    sorflush_clears_state: bool = False
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 

@@ -167,7 +167,7 @@ def _apply_route(k: Kernel, t: Mapping[str, Any]) -> None:
 
 
 def _open_socket(k: Kernel, t: Mapping[str, Any]) -> Any:
-    from kstack import sock  # type: ignore[attr-defined]
+    from kstack import sock
 
     types = {"raw": sock.SOCK_RAW, "dgram": sock.SOCK_DGRAM}
     owner: Any = k

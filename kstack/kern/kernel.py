@@ -46,6 +46,9 @@ class Kernel:
         if unknown:
             raise ValueError(f"unknown kernel option(s): {', '.join(sorted(unknown))}")
         self.options = opts
+        # Host byte order of the emulated machine: little-endian (amd64)
+        # unless the profile or "options BIG_ENDIAN" says otherwise.
+        self.big_endian = self.profile.big_endian or "BIG_ENDIAN" in opts
         self.clock = Clock(boottime_ns)
         self.rng = Rng(seed)
         tree = SysctlTree()
@@ -146,6 +149,10 @@ class Kernel:
 
     def input(self, ifname: str, frame: Any) -> Outcome:
         return self.vnet0.input(ifname, frame)
+
+    def socket(self, family: int, type: int, proto: int = 0, *, uid: int = 0) -> Any:
+        """socket(2) in vnet0; ``uid != 0`` is an unprivileged credential."""
+        return self.vnet0.socket(family, type, proto, uid=uid)
 
     def transmitted(self, ifname: str) -> list[bytes]:
         return self.vnet0.transmitted(ifname)

@@ -17,6 +17,9 @@ LOMTU = 16384
 # Checksum offload flag private to the emulation: lo0 advertises IP checksum
 # offload, so packets it carries are taken as verified on input.
 M_CSUM_IP_VALID = 0x1_0000_0000
+# ... and the transport checksum too (CSUM_DATA_VALID | CSUM_PSEUDO_HDR with
+# csum_data 0xffff): UDP on lo0 carries only the pseudo-header sum.
+M_CSUM_DATA_VALID = 0x10_0000_0000
 
 
 def looutput(ifp: Ifnet, m: Mbuf, rt: Rtentry | None) -> int:
@@ -28,7 +31,7 @@ def looutput(ifp: Ifnet, m: Mbuf, rt: Rtentry | None) -> int:
     c = ifp.counters
     c.ifi_opackets += 1
     c.ifi_obytes += len(m.data)
-    m.flags |= M_CSUM_IP_VALID  # LO_CSUM_SET: the receive side trusts the header
+    m.flags |= M_CSUM_IP_VALID | M_CSUM_DATA_VALID  # LO_CSUM_SET: the receiver trusts both
     return if_simloop(ifp, m)
 
 
@@ -36,7 +39,7 @@ def if_simloop(ifp: Ifnet, m: Mbuf) -> int:
     """Queue a copy of an outgoing packet as input on ``ifp`` (netisr IP queue)."""
     vnet = ifp.vnet
     m.rcvif = ifp
-    m.flags &= M_BCAST | M_MCAST | M_CSUM_IP_VALID
+    m.flags &= M_BCAST | M_MCAST | M_CSUM_IP_VALID | M_CSUM_DATA_VALID
     lo = vnet.lo0
     if ifp is lo:
         c = ifp.counters

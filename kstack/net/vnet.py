@@ -41,12 +41,15 @@ from kstack.net.route import (
     RouteTable,
     Rtentry,
 )
+from kstack.netinet.in_pcb import Pcbinfo
 from kstack.netinet.ip import aton, ntoa, prefix_mask
+from kstack.netinet.raw_ip import RawPcbinfo
 from kstack.netinet.stats import IcmpStat, IgmpStat, IpStat, UdpStat
 from kstack.outcome import HELD, Outcome, dropped
 
 if TYPE_CHECKING:
     from kstack.kern.kernel import Kernel
+    from kstack.kern.uipc_socket import Socket
 
 ProtoInput = Callable[["VNet", Mbuf, int, int], Outcome]
 
@@ -113,6 +116,9 @@ class VNet:
         self.last_output_mtu = 0
         self.events: list[Event] = []
         self.record_events = True
+        self.sockets: list[Socket] = []
+        self.udbinfo = Pcbinfo(self, "udp", groups="PCBGROUP" in kernel.options)
+        self.ripcbinfo = RawPcbinfo(self)
         self._protox: dict[int, ProtoInput] = {}
         self._init_protocols()
         self.lo0 = self._if_create("lo0")
@@ -148,18 +154,21 @@ class VNet:
     # -- hooks filled in by later subsystems ------------------------------
 
     def icmp_ctlinput(self, icmp_type: int, code: int, m: Mbuf, hlen: int) -> None:
-        """Notify the inner protocol of an ICMP error (pr_ctlinput)."""
+        """Notify the quoted datagram's protocol of an ICMP error
+        (pr_ctlinput): UDP sets so_error on the connected socket."""
+        if m.data[hlen + 8 + 9] == 17:
+            from kstack.netinet.udp_usrreq import udp_ctlinput
 
-    def udp_deliver(
-        self, m: Mbuf, hlen: int, ulen: int, src: int, dst: int, sport: int, dport: int
-    ) -> Outcome | None:
-        """Unicast UDP socket lookup and delivery; None when nobody listens."""
-        return None
+            udp_ctlinput(self, icmp_type, code, m, hlen)
 
-    def udp_deliver_multi(
-        self, m: Mbuf, hlen: int, ulen: int, src: int, dst: int, sport: int, dport: int
-    ) -> Outcome | None:
-        return None
+    # -- sockets ------------------------------------------------------------
+
+    def socket(self, family: int, type: int, proto: int = 0, *, uid: int = 0) -> Socket:
+        """socket(2) with a credential: ``uid != 0`` is unprivileged."""
+        from kstack.kern.cred import Ucred
+        from kstack.kern.uipc_socket import socreate
+
+        return socreate(self, family, type, proto, Ucred(uid))
 
     def icmp_redirect(self, m: Mbuf, hlen: int) -> None:
         """Apply a received redirect: a dynamic host route in every FIB

@@ -21,8 +21,9 @@ from kstack.netinet.ip import (
     in_multicast,
 )
 from kstack.netinet.ip_output import ip_output
-from kstack.netinet.raw_ip import rip_input
+from kstack.netinet.raw_ip import M_ICMP_INNER_HOSTLEN, rip_input
 from kstack.outcome import ANSWERED, DELIVERED, Outcome, dropped
+from kstack.profiles import RAW_HDR_9
 
 if TYPE_CHECKING:
     from kstack.net.vnet import VNet
@@ -160,6 +161,10 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         if inner_hl < 20 or icmplen < 8 + inner_hl + 8:
             icmpstat.icps_badlen += 1
             return _BADLEN
+        if vnet.kernel.profile.raw_ip_header == RAW_HDR_9:
+            # 9.x swaps the quoted ip_len to host order in place; raw
+            # readers see it that way (rendered in rip_input).
+            m.flags |= M_ICMP_INNER_HOSTLEN
         inner_dst = int.from_bytes(data[inner + 16 : inner + 20], "big")
         if in_multicast(inner_dst):
             icmpstat.icps_badcode += 1

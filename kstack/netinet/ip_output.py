@@ -11,7 +11,17 @@ from kstack.net.if_loop import if_simloop, looutput
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
 from kstack.netinet.in_ import in_broadcast
-from kstack.netinet.ip import IP_DF, IP_MF, IP_OFFMASK, U16, in_cksum, in_multicast
+from kstack.netinet.ip import (
+    IP_DF,
+    IP_MF,
+    IP_OFFMASK,
+    IPPROTO_UDP,
+    U16,
+    cksum_with_pseudo,
+    in_cksum,
+    in_multicast,
+    in_pseudo,
+)
 from kstack.netinet.ip_input import (
     IP_ALLOWBROADCAST,
     IP_FORWARDING,
@@ -19,6 +29,10 @@ from kstack.netinet.ip_input import (
     IP_ROUTETOIF,
     IP_SENDONES,
 )
+
+# Private mbuf flags set by udp_output (see udp_usrreq).
+M_UDP_CSUM = 0x4_0000_0000
+M_UDP_CSUM_ONES = 0x8_0000_0000
 
 if TYPE_CHECKING:
     from kstack.net.if_var import Ifnet, InIfaddr
@@ -71,7 +85,9 @@ def ip_output(
         U16.pack_into(data, 4, ip_newid(vnet))
         ipstat.ips_localout += 1
     dst = int.from_bytes(data[16:20], "big")
-    ip_len = len(data)
+    # A raw IP_HDRINCL header says its own length; bytes written beyond it
+    # are not trimmed and go out after the datagram.
+    ip_len = U16.unpack_from(data, 2)[0] if flags & IP_RAWOUTPUT else len(data)
     vnet.last_output_mtu = 0
     ia: InIfaddr | None = None
     ifp: Ifnet
@@ -177,10 +193,15 @@ def _sendit(
     if (data[12] == 127 or data[16] == 127) and not ifp.flags & IFF_LOOPBACK:
         ipstat.ips_badaddr += 1
         return errno.EADDRNOTAVAIL
-    ip_len = len(data)
+    raw = flags & IP_RAWOUTPUT
+    ip_len = U16.unpack_from(data, 2)[0] if raw else len(data)
+    if m.flags & M_UDP_CSUM:
+        _udp_cksum(m, hlen, ifp.type == IFT_LOOP and ip_len <= mtu)
     if ip_len <= mtu:
-        _finish_header(data, hlen, ifp)
+        _finish_header(data, hlen, ifp, ip_len if raw else -1)
         return if_output(ifp, m, nexthop, rt)
+    if raw and len(data) > ip_len:
+        del data[ip_len:]
     ip_off = U16.unpack_from(data, 6)[0]
     if ip_off & IP_DF:
         ipstat.ips_cantfrag += 1
@@ -200,9 +221,30 @@ def _sendit(
     return error
 
 
-def _finish_header(data: bytearray, hlen: int, ifp: Ifnet) -> None:
+def _udp_cksum(m: Mbuf, hlen: int, offloaded: bool) -> None:
+    """The delayed UDP checksum (CSUM_UDP): lo0 offloads it and carries only
+    the pseudo-header sum; elsewhere it is completed in software, a computed
+    0 sent as 0xffff (in_delayed_cksum)."""
+    data = m.data
+    ulen = len(data) - hlen
+    src = int.from_bytes(data[12:16], "big")
+    dst = 0xFFFFFFFF if m.flags & M_UDP_CSUM_ONES else int.from_bytes(data[16:20], "big")
+    pseudo = in_pseudo(src, dst, IPPROTO_UDP, ulen)
+    m.flags &= ~(M_UDP_CSUM | M_UDP_CSUM_ONES)
+    if offloaded:
+        s = pseudo
+        while s > 0xFFFF:
+            s = (s & 0xFFFF) + (s >> 16)
+        U16.pack_into(data, hlen + 6, s)
+        return
+    U16.pack_into(data, hlen + 6, 0)
+    c = cksum_with_pseudo(memoryview(data)[hlen:], pseudo)
+    U16.pack_into(data, hlen + 6, c or 0xFFFF)
+
+
+def _finish_header(data: bytearray, hlen: int, ifp: Ifnet, ip_len: int = -1) -> None:
     """Set ip_len and the checksum; lo0 offloads the checksum (left zero)."""
-    U16.pack_into(data, 2, len(data))
+    U16.pack_into(data, 2, len(data) if ip_len < 0 else ip_len)
     data[10] = 0
     data[11] = 0
     if ifp.type != IFT_LOOP:

@@ -1,0 +1,649 @@
+"""Sockets (kern/uipc_socket.c, uipc_sockbuf.c, uipc_syscalls.c).
+
+:class:`Socket` is both the kernel's ``struct socket`` and the syscall
+facade a test drives: ``bind``, ``connect``, ``sendto``, ``recvmsg`` and the
+rest follow Python's socket API in shape and FreeBSD's in behaviour. Every
+failure is an ``OSError`` whose ``errno`` is the one FreeBSD returns
+(``BlockingIOError`` for EAGAIN, as Python raises it).
+
+Nothing blocks: the emulation has no other thread to wake a sleeper, so a
+receive with nothing queued fails with EAGAIN whether or not the socket is
+non-blocking, as a non-blocking socket would.
+
+Socket buffers count bytes as ``sb_cc`` does: a datagram takes the length of
+its source address (16), its data and its control messages. The kernel also
+caps the mbuf storage a buffer may hold (``sb_mbmax``); that cap depends on
+how drivers lay packets out in mbufs and is not modelled.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from kstack import sock as S
+from kstack.kern.clock import HZ
+from kstack.kern.cred import Ucred
+
+if TYPE_CHECKING:
+    from kstack.net.vnet import VNet
+    from kstack.netinet.in_pcb import Inpcb
+
+# so_state
+SS_NOFDREF = 0x0001
+SS_ISCONNECTED = 0x0002
+SS_ISCONNECTING = 0x0004
+SS_ISDISCONNECTING = 0x0008
+SS_NBIO = 0x0100
+
+# sb_state
+SBS_CANTSENDMORE = 0x0010
+SBS_CANTRCVMORE = 0x0020
+
+MSIZE = 256
+MCLBYTES = 2048
+SB_EFFICIENCY = 8  # kern.ipc.sockbuf_waste_factor
+
+# pr_flags
+PR_ATOMIC = 0x01
+PR_ADDR = 0x02
+PR_CONNREQUIRED = 0x04
+
+_INT_MAX = 0x7FFFFFFF
+_TICK_US = 1000000 // HZ
+_INT = struct.Struct("<i")
+_INT_BE = struct.Struct(">i")
+
+Control = tuple[int, int, bytes]  # (cmsg_level, cmsg_type, data)
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def cmsg_space(n: int) -> int:
+    """CMSG_SPACE on amd64: a 16-byte header (12 rounded to 8) plus data."""
+    return 16 + _align8(n)
+
+
+def cmsg_len(n: int) -> int:
+    return 16 + n
+
+
+class Sockbuf:
+    """struct sockbuf: a queue of datagram records and its limits."""
+
+    __slots__ = ("records", "cc", "hiwat", "mbmax", "lowat", "state", "timeo")
+
+    def __init__(self) -> None:
+        self.records: deque[tuple[tuple[str, int], bytes, list[Control]]] = deque()
+        self.cc = 0
+        self.hiwat = 0
+        self.mbmax = 0
+        self.lowat = 0
+        self.state = 0
+        self.timeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ticks
+
+    def space(self) -> int:
+        """sbspace(): what may still be appended (bytes)."""
+        return max(0, self.hiwat - self.cc)
+
+    def reserve(self, cc: int, sb_max: int) -> bool:
+        """sbreserve_locked: refuse sizes above sb_max_adj."""
+        sb_max_adj = sb_max * MCLBYTES // (MSIZE + MCLBYTES)
+        if cc > sb_max_adj:
+            return False
+        self.hiwat = cc
+        self.mbmax = min(cc * SB_EFFICIENCY, sb_max)
+        if self.lowat > self.hiwat:
+            self.lowat = self.hiwat
+        return True
+
+    def appendaddr(self, src: tuple[str, int], data: bytes, control: list[Control]) -> bool:
+        """sbappendaddr_locked: one record, or False when it does not fit."""
+        size = S.SOCKADDR_IN_LEN + len(data) + sum(cmsg_space(len(c[2])) for c in control)
+        if size > self.space():
+            return False
+        self.records.append((src, data, control))
+        self.cc += size
+        return True
+
+    def droprecord(self) -> None:
+        src, data, control = self.records.popleft()
+        self.cc -= S.SOCKADDR_IN_LEN + len(data) + sum(cmsg_space(len(c[2])) for c in control)
+
+    def flush(self) -> None:
+        self.records.clear()
+        self.cc = 0
+
+
+def parse_sockaddr(addr: Any) -> tuple[int, int, int, int]:
+    """A user address: (host, port) for AF_INET, or raw sockaddr bytes to
+    reach the kernel's checks of sa_len and the family. Returns
+    (sa_len, family, addr, port)."""
+    from kstack.netinet.ip import aton
+
+    if isinstance(addr, (bytes, bytearray)):
+        b = bytes(addr)
+        if len(b) < 2:
+            raise OSError(errno.EINVAL, "sockaddr too short")
+        sa_len, family = b[0], b[1]
+        port = int.from_bytes(b[2:4], "big") if len(b) >= 4 else 0
+        a = int.from_bytes(b[4:8], "big") if len(b) >= 8 else 0
+        return sa_len, family, a, port
+    if not isinstance(addr, tuple) or len(addr) != 2:
+        raise TypeError("AF_INET address must be a tuple (host, port) or sockaddr bytes")
+    host, port = addr
+    if not isinstance(port, int) or not 0 <= port <= 0xFFFF:
+        raise OverflowError("port must be 0-65535")
+    if host == "":
+        host = "0.0.0.0"
+    elif host == "<broadcast>":
+        host = "255.255.255.255"
+    try:
+        a = aton(host)
+    except (ValueError, OSError):
+        raise OSError(errno.EINVAL, f"not an IPv4 address: {host!r}") from None
+    return 16, S.AF_INET, a, port
+
+
+def _payload(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    return bytes(data)  # a scapy packet
+
+
+class Socket:
+    """struct socket plus the system calls on it."""
+
+    def __init__(
+        self, vnet: VNet, family: int, type_: int, proto: int, cred: Ucred, pr: Any
+    ) -> None:
+        self.vnet = vnet
+        self.family = family
+        self.type = type_
+        self.proto = proto
+        self.cred = cred
+        self.pr = pr  # the protocol switch entry (RawProto, UdpProto)
+        self.pr_protocol = proto
+        self.so_options = 0
+        self.so_state = 0
+        self.so_error = 0
+        self.so_linger = 0
+        self.so_fibnum = vnet.kernel.proc_fibnum
+        self.so_user_cookie = 0
+        self.so_rcv = Sockbuf()
+        self.so_snd = Sockbuf()
+        self.inp: Inpcb = None  # type: ignore[assignment]  # set by attach
+        self.closed = False
+        self.name = ""
+
+    def __repr__(self) -> str:
+        return f"<kstack socket {self.name or id(self)} {self.inp!r}>"
+
+    # -- helpers ------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.closed:
+            raise OSError(errno.EBADF, "socket is closed")
+
+    @staticmethod
+    def _raise(err: int, what: str) -> None:
+        if err:
+            raise OSError(err, f"{what}: {errno.errorcode.get(err, err)}")
+
+    def soreserve(self, sndcc: int, rcvcc: int) -> int:
+        sb_max = int(self.vnet.kernel.sc["kern.ipc.maxsockbuf"])
+        if not self.so_snd.reserve(sndcc, sb_max) or not self.so_rcv.reserve(rcvcc, sb_max):
+            return errno.ENOBUFS
+        if self.so_rcv.lowat == 0:
+            self.so_rcv.lowat = 1
+        if self.so_snd.lowat == 0:
+            self.so_snd.lowat = MCLBYTES
+        if self.so_snd.lowat > self.so_snd.hiwat:
+            self.so_snd.lowat = self.so_snd.hiwat
+        return 0
+
+    def soisconnected(self) -> None:
+        self.so_state = (self.so_state & ~(SS_ISCONNECTING | SS_ISDISCONNECTING)) | SS_ISCONNECTED
+
+    def soisdisconnected(self) -> None:
+        self.so_state &= ~(SS_ISCONNECTING | SS_ISCONNECTED | SS_ISDISCONNECTING)
+
+    # -- the system calls ---------------------------------------------------
+
+    def setblocking(self, flag: bool) -> None:
+        """FIONBIO. Receives never block in the emulation either way."""
+        if flag:
+            self.so_state &= ~SS_NBIO
+        else:
+            self.so_state |= SS_NBIO
+
+    def bind(self, address: Any) -> None:
+        self._check()
+        sa = parse_sockaddr(address)
+        self._raise(self.pr.bind(self, sa), "bind")
+
+    def connect(self, address: Any) -> None:
+        """soconnect: a connected datagram socket is first disconnected, so
+        connecting to a bad address leaves it unconnected."""
+        self._check()
+        sa = parse_sockaddr(address)
+        if self.so_state & (SS_ISCONNECTED | SS_ISCONNECTING):
+            err = self.pr.disconnect(self)
+            if err:
+                self._raise(errno.EISCONN, "connect")
+        self.so_error = 0
+        self._raise(self.pr.connect(self, sa), "connect")
+
+    def connect_ex(self, address: Any) -> int:
+        try:
+            self.connect(address)
+        except OSError as e:
+            return int(e.errno or 0)
+        return 0
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        return self._sosend(_payload(data), None, flags, [])
+
+    def sendto(self, data: Any, flags_or_addr: Any, address: Any = None) -> int:
+        if address is None:
+            flags, address = 0, flags_or_addr
+        else:
+            flags = int(flags_or_addr)
+        return self._sosend(_payload(data), parse_sockaddr(address), flags, [])
+
+    def sendmsg(
+        self,
+        buffers: Any,
+        ancdata: Any = (),
+        flags: int = 0,
+        address: Any = None,
+    ) -> int:
+        data = b"".join(_payload(b) for b in buffers)
+        control = [(int(lv), int(ty), bytes(d)) for lv, ty, d in ancdata]
+        sa = parse_sockaddr(address) if address is not None else None
+        return self._sosend(data, sa, flags, control)
+
+    def _sosend(
+        self, data: bytes, sa: tuple[int, int, int, int] | None, flags: int, control: list[Control]
+    ) -> int:
+        """sosend_dgram / sosend_generic for datagram sockets."""
+        self._check()
+        snd = self.so_snd
+        if snd.state & SBS_CANTSENDMORE:
+            self._raise(errno.EPIPE, "send")
+        if self.so_error:
+            err, self.so_error = self.so_error, 0
+            self._raise(err, "send")
+        if not self.so_state & SS_ISCONNECTED and sa is None:
+            self._raise(errno.EDESTADDRREQ, "send")
+        clen = sum(cmsg_space(len(c[2])) for c in control)
+        space = snd.space() - (clen if self.pr.sosend_dgram else 0)
+        if len(data) > (space if self.pr.sosend_dgram else snd.hiwat) or (
+            not self.pr.sosend_dgram and clen > snd.hiwat
+        ):
+            self._raise(errno.EMSGSIZE, "send")
+        dontroute = flags & S.MSG_DONTROUTE and not self.so_options & S.SO_DONTROUTE
+        if dontroute:
+            self.so_options |= S.SO_DONTROUTE
+        try:
+            err = self.pr.send(self, data, sa, control)
+        finally:
+            if dontroute:
+                self.so_options &= ~S.SO_DONTROUTE
+        self._raise(err, "send")
+        return len(data)
+
+    def _soreceive(
+        self, bufsize: int, ancbufsize: int, flags: int
+    ) -> tuple[bytes, list[Control], int, tuple[str, int] | None]:
+        """soreceive_dgram / soreceive_generic for one datagram."""
+        self._check()
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        rcv = self.so_rcv
+        if flags & S.MSG_OOB:
+            # soreceive_rcvoob: datagram protocols have no out-of-band data.
+            self._raise(
+                errno.EINVAL if self.so_options & S.SO_OOBINLINE else errno.EOPNOTSUPP, "recv"
+            )
+        # The returned msg_flags start from the caller's flags (kern_recvit).
+        out_flags = flags & ~S.MSG_EOR
+        if not rcv.records:
+            if self.so_error:
+                err = self.so_error
+                if not flags & S.MSG_PEEK:
+                    self.so_error = 0
+                self._raise(err, "recv")
+            if rcv.state & SBS_CANTRCVMORE or bufsize == 0:
+                return b"", [], out_flags, None
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        src, data, control = rcv.records[0]
+        got = data[:bufsize]
+        if len(data) > bufsize:
+            out_flags |= S.MSG_TRUNC
+        anc: list[Control] = []
+        room = ancbufsize
+        if flags & S.MSG_PEEK:
+            control = []  # soreceive_generic skips control mbufs when peeking
+        for lv, ty, cd in control:
+            need = cmsg_space(len(cd))
+            if room >= need:
+                anc.append((lv, ty, cd))
+                room -= need
+                continue
+            out_flags |= S.MSG_CTRUNC
+            if room > 16:
+                anc.append((lv, ty, cd[: room - 16]))
+            break
+        if not flags & S.MSG_PEEK:
+            rcv.droprecord()
+        return got, anc, out_flags, src
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        return self._soreceive(bufsize, 0, flags)[0]
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[str, int] | None]:
+        data, _anc, _fl, src = self._soreceive(bufsize, 0, flags)
+        return data, src
+
+    def recvmsg(
+        self, bufsize: int, ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[bytes, list[Control], int, tuple[str, int] | None]:
+        return self._soreceive(bufsize, ancbufsize, flags)
+
+    def getsockname(self) -> tuple[str, int]:
+        from kstack.netinet.ip import ntoa
+
+        self._check()
+        return ntoa(self.inp.laddr), self.inp.lport
+
+    def getpeername(self) -> tuple[str, int]:
+        from kstack.netinet.ip import ntoa
+
+        self._check()
+        if not self.so_state & (SS_ISCONNECTED | SS_ISCONNECTING):
+            self._raise(errno.ENOTCONN, "getpeername")
+        return ntoa(self.inp.faddr), self.inp.fport
+
+    def shutdown(self, how: int) -> None:
+        """soshutdown: SHUT_RD flushes the receive buffer and keeps the socket
+        unable to receive (sorflush leaves SBS_CANTRCVMORE set)."""
+        self._check()
+        if how not in (S.SHUT_RD, S.SHUT_WR, S.SHUT_RDWR):
+            self._raise(errno.EINVAL, "shutdown")
+        if how != S.SHUT_WR:
+            self.sorflush()
+        if how != S.SHUT_RD:
+            self.so_snd.state |= SBS_CANTSENDMORE
+
+    def sorflush(self) -> None:
+        rcv = self.so_rcv
+        rcv.state |= SBS_CANTRCVMORE
+        rcv.flush()
+        # The sockbuf is zeroed from sb_startzero on: no space remains, so later
+        # datagrams are refused, and SO_RCVBUF reads 0.
+        rcv.hiwat = 0
+        rcv.mbmax = 0
+        rcv.lowat = 0
+        rcv.timeo = 0
+        if self.vnet.kernel.profile.sorflush_clears_state:
+            # Before the fix the zeroing took sb_state too, clearing
+            # SBS_CANTRCVMORE: a later read waited instead of seeing EOF.
+            rcv.state = 0
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.pr.detach(self)
+        self.closed = True
+
+    def fileno(self) -> int:
+        return -1
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- options --------------------------------------------------------------
+
+    def setsockopt(self, level: int, optname: int, value: Any) -> None:
+        self._check()
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, int):
+            raw = self.int_bytes(value)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            raw = bytes(value)
+        else:
+            raise TypeError("option value must be an int or bytes")
+        self._raise(sosetopt(self, level, optname, raw), "setsockopt")
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
+        self._check()
+        err, raw = sogetopt(self, level, optname)
+        self._raise(err, "getsockopt")
+        if buflen is None:
+            b = raw[:4].ljust(4, b"\0")
+            return self.int_value(b)
+        if not 0 <= buflen <= 1024:
+            raise OSError(errno.EINVAL, "getsockopt buflen out of range")
+        return raw[:buflen]
+
+    def int_bytes(self, value: int) -> bytes:
+        packer = _INT_BE if self.vnet.kernel.big_endian else _INT
+        try:
+            return packer.pack(value)
+        except struct.error:
+            raise OverflowError("option value out of int range") from None
+
+    def int_value(self, raw: bytes) -> int:
+        packer = _INT_BE if self.vnet.kernel.big_endian else _INT
+        return int(packer.unpack_from(raw)[0])
+
+
+# -- sosetopt / sogetopt ---------------------------------------------------------
+
+_FLAG_OPTS = frozenset(
+    (
+        S.SO_DEBUG,
+        S.SO_KEEPALIVE,
+        S.SO_DONTROUTE,
+        S.SO_USELOOPBACK,
+        S.SO_BROADCAST,
+        S.SO_REUSEADDR,
+        S.SO_REUSEPORT,
+        S.SO_OOBINLINE,
+        S.SO_TIMESTAMP,
+        S.SO_BINTIME,
+        S.SO_NOSIGPIPE,
+        S.SO_NO_DDP,
+        S.SO_NO_OFFLOAD,
+    )
+)
+
+
+def sooptcopyin(raw: bytes, size: int) -> tuple[int, bytes]:
+    """EINVAL when the user gave fewer bytes than the option needs; extra
+    bytes are ignored."""
+    if len(raw) < size:
+        return errno.EINVAL, b""
+    return 0, raw[:size]
+
+
+def sosetopt(so: Socket, level: int, name: int, raw: bytes) -> int:
+    if level != S.SOL_SOCKET:
+        return int(so.pr.ctloutput(so, True, level, name, raw)[0])
+    err = _sosetopt_socket(so, name, raw)
+    if err == 0:
+        so.pr.ctloutput(so, True, level, name, raw)
+    return err
+
+
+def _sosetopt_socket(so: Socket, name: int, raw: bytes) -> int:
+    if name == S.SO_LINGER:
+        err, v = sooptcopyin(raw, 8)
+        if err:
+            return err
+        onoff, secs = struct.unpack("<ii" if not so.vnet.kernel.big_endian else ">ii", v)
+        so.so_linger = secs
+        if onoff:
+            so.so_options |= S.SO_LINGER
+        else:
+            so.so_options &= ~S.SO_LINGER
+        return 0
+    if name in _FLAG_OPTS:
+        err, v = sooptcopyin(raw, 4)
+        if err:
+            return err
+        if so.int_value(v):
+            so.so_options |= name
+        else:
+            so.so_options &= ~name
+        return 0
+    if name == S.SO_SETFIB:
+        err, v = sooptcopyin(raw, 4)
+        if err:
+            return err
+        fib = so.int_value(v)
+        if fib < 0 or fib >= so.vnet.kernel.fibs:
+            return errno.EINVAL
+        so.so_fibnum = fib
+        return 0
+    if name == S.SO_USER_COOKIE:
+        err, v = sooptcopyin(raw, 4)
+        if err:
+            return err
+        so.so_user_cookie = so.int_value(v) & 0xFFFFFFFF
+        return 0
+    if name in (S.SO_SNDBUF, S.SO_RCVBUF, S.SO_SNDLOWAT, S.SO_RCVLOWAT):
+        err, v = sooptcopyin(raw, 4)
+        if err:
+            return err
+        optval = so.int_value(v)
+        if optval < 1:
+            return errno.EINVAL
+        sb = so.so_snd if name in (S.SO_SNDBUF, S.SO_SNDLOWAT) else so.so_rcv
+        if name in (S.SO_SNDBUF, S.SO_RCVBUF):
+            if not sb.reserve(optval, int(so.vnet.kernel.sc["kern.ipc.maxsockbuf"])):
+                return errno.ENOBUFS
+            return 0
+        sb.lowat = min(optval, sb.hiwat)
+        return 0
+    if name in (S.SO_SNDTIMEO, S.SO_RCVTIMEO):
+        err, v = sooptcopyin(raw, 16)
+        if err:
+            return err
+        sec, usec = struct.unpack("<qq" if not so.vnet.kernel.big_endian else ">qq", v)
+        if sec < 0 or sec > _INT_MAX // HZ or usec < 0 or usec >= 1000000:
+            return errno.EDOM
+        ticks = sec * HZ + usec // _TICK_US
+        if ticks > _INT_MAX:
+            return errno.EDOM
+        if ticks == 0 and usec != 0:
+            ticks = 1
+        (so.so_snd if name == S.SO_SNDTIMEO else so.so_rcv).timeo = ticks
+        return 0
+    if name == S.SO_LABEL:
+        # GENERIC has options MAC: the struct mac is copied in and, with no
+        # label-bearing policy loaded, refused.
+        return errno.EINVAL
+    if name == S.SO_ACCEPTFILTER:
+        return errno.EINVAL  # not a listening socket
+    return errno.ENOPROTOOPT
+
+
+def sogetopt(so: Socket, level: int, name: int) -> tuple[int, bytes]:
+    if level != S.SOL_SOCKET:
+        err, raw = so.pr.ctloutput(so, False, level, name, b"")
+        return int(err), raw
+    ib = so.int_bytes
+    if name == S.SO_LINGER:
+        onoff = so.so_options & S.SO_LINGER  # the bit (128), not 1
+        fmt = "<ii" if not so.vnet.kernel.big_endian else ">ii"
+        return 0, struct.pack(fmt, onoff, so.so_linger)
+    if name in (S.SO_SETFIB, S.SO_USER_COOKIE, S.SO_NO_DDP, S.SO_NO_OFFLOAD):
+        return errno.ENOPROTOOPT, b""  # settable only
+    if name in _FLAG_OPTS or name == S.SO_ACCEPTCONN:
+        # The option's own bit, not 1 (getsockopt returns so_options & name).
+        return 0, ib(so.so_options & name)
+    if name == S.SO_TYPE:
+        return 0, ib(so.type)
+    if name == S.SO_PROTOCOL:
+        return 0, ib(so.pr_protocol)
+    if name == S.SO_ERROR:
+        err, so.so_error = so.so_error, 0
+        return 0, ib(err)
+    if name == S.SO_SNDBUF:
+        return 0, ib(so.so_snd.hiwat)
+    if name == S.SO_RCVBUF:
+        return 0, ib(so.so_rcv.hiwat)
+    if name == S.SO_SNDLOWAT:
+        return 0, ib(so.so_snd.lowat)
+    if name == S.SO_RCVLOWAT:
+        return 0, ib(so.so_rcv.lowat)
+    if name in (S.SO_SNDTIMEO, S.SO_RCVTIMEO):
+        ticks = (so.so_snd if name == S.SO_SNDTIMEO else so.so_rcv).timeo
+        sec, usec = ticks // HZ, (ticks % HZ) * _TICK_US
+        fmt = "<qq" if not so.vnet.kernel.big_endian else ">qq"
+        return 0, struct.pack(fmt, sec, usec)
+    if name in (S.SO_LISTENQLIMIT, S.SO_LISTENQLEN, S.SO_LISTENINCQLEN):
+        return 0, ib(0)
+    if name in (S.SO_LABEL, S.SO_PEERLABEL):
+        return errno.EINVAL, b""
+    if name == S.SO_ACCEPTFILTER:
+        return errno.EINVAL, b""
+    return errno.ENOPROTOOPT, b""
+
+
+# -- socket(2) ---------------------------------------------------------------------
+
+
+# Raw protocols with an inetsw entry of their own (in_proto.c); any other
+# protocol number gets the wildcard raw entry, whose pr_protocol is 0.
+_RAW_ENTRIES = frozenset((255, 1, 2, 46, 4, 55, 97, 47, 41, 103))
+
+
+def socreate(vnet: VNet, family: int, type_: int, proto: int, cred: Ucred) -> Socket:
+    """socket(2): find the protocol switch entry, check privilege, attach.
+
+    No entry for (family, type, protocol) is EPROTONOSUPPORT, an unknown
+    family included (socreate has no EAFNOSUPPORT). TCP and SCTP exist in
+    GENERIC but are not emulated; asking for them is EPROTONOSUPPORT too.
+    """
+    from kstack.netinet.raw_ip import RAW_PROTO
+    from kstack.netinet.udp_usrreq import UDP_PROTO
+
+    if family != S.AF_INET:
+        raise OSError(errno.EPROTONOSUPPORT, "only AF_INET is emulated")
+    pr: Any
+    if type_ == S.SOCK_RAW:
+        pr = RAW_PROTO
+        pr_protocol = 255 if proto == 0 else (proto if proto in _RAW_ENTRIES else 0)
+    elif type_ == S.SOCK_DGRAM:
+        if proto not in (0, S.IPPROTO_UDP):
+            raise OSError(errno.EPROTONOSUPPORT, "protocol not supported")
+        pr = UDP_PROTO
+        pr_protocol = proto = S.IPPROTO_UDP
+    elif type_ in (S.SOCK_STREAM, S.SOCK_SEQPACKET):
+        raise OSError(errno.EPROTONOSUPPORT, "TCP and SCTP are not emulated")
+    else:
+        raise OSError(errno.EPROTONOSUPPORT, "socket type not supported")
+    prison = cred.prison
+    if prison is not None and getattr(prison, "ip4_disabled", False):
+        raise OSError(errno.EPROTONOSUPPORT, "jail has no IPv4")  # prison_check_af
+    so = Socket(vnet, family, type_, proto, cred, pr)
+    so.pr_protocol = pr_protocol
+    err = pr.attach(so, proto)
+    if err:
+        raise OSError(err, f"socket: {errno.errorcode.get(err, err)}")
+    vnet.sockets.append(so)
+    so.name = f"{pr.name} socket {len(vnet.sockets)}"
+    return so

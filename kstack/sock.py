@@ -1,0 +1,244 @@
+"""FreeBSD socket constants and option structures, with FreeBSD's numbers.
+
+Use these, never the host's ``socket`` module: the values differ between
+systems (``IP_HDRINCL`` is 2 here, 3 on Linux). The struct helpers return
+bytes in the FreeBSD amd64 layout, ready for ``setsockopt``.
+"""
+
+from __future__ import annotations
+
+import socket as _socket
+import struct as _struct
+
+# -- address families, socket types (sys/socket.h) ---------------------------
+AF_UNSPEC = 0
+AF_UNIX = AF_LOCAL = 1
+AF_INET = 2
+AF_IMPLINK = 3
+AF_LINK = 18
+AF_INET6 = 28
+
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+SOCK_RAW = 3
+SOCK_RDM = 4
+SOCK_SEQPACKET = 5
+
+# -- protocols (netinet/in.h) ------------------------------------------------
+IPPROTO_IP = 0
+IPPROTO_ICMP = 1
+IPPROTO_IGMP = 2
+IPPROTO_IPIP = IPPROTO_IPV4 = 4
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_IPV6 = 41
+IPPROTO_RSVP = 46
+IPPROTO_GRE = 47
+IPPROTO_ICMPV6 = 58
+IPPROTO_PIM = 103
+IPPROTO_SCTP = 132
+IPPROTO_RAW = 255
+IPPROTO_MAX = 256
+
+# -- socket-level options (sys/socket.h) -------------------------------------
+SOL_SOCKET = 0xFFFF
+
+SO_DEBUG = 0x0001
+SO_ACCEPTCONN = 0x0002
+SO_REUSEADDR = 0x0004
+SO_KEEPALIVE = 0x0008
+SO_DONTROUTE = 0x0010
+SO_BROADCAST = 0x0020
+SO_USELOOPBACK = 0x0040
+SO_LINGER = 0x0080
+SO_OOBINLINE = 0x0100
+SO_REUSEPORT = 0x0200
+SO_TIMESTAMP = 0x0400
+SO_NOSIGPIPE = 0x0800
+SO_ACCEPTFILTER = 0x1000
+SO_BINTIME = 0x2000
+SO_NO_OFFLOAD = 0x4000
+SO_NO_DDP = 0x8000
+
+SO_SNDBUF = 0x1001
+SO_RCVBUF = 0x1002
+SO_SNDLOWAT = 0x1003
+SO_RCVLOWAT = 0x1004
+SO_SNDTIMEO = 0x1005
+SO_RCVTIMEO = 0x1006
+SO_ERROR = 0x1007
+SO_TYPE = 0x1008
+SO_LABEL = 0x1009
+SO_PEERLABEL = 0x1010
+SO_LISTENQLIMIT = 0x1011
+SO_LISTENQLEN = 0x1012
+SO_LISTENINCQLEN = 0x1013
+SO_SETFIB = 0x1014
+SO_USER_COOKIE = 0x1015
+SO_PROTOCOL = SO_PROTOTYPE = 0x1016
+
+# control message types at SOL_SOCKET
+SCM_RIGHTS = 0x01
+SCM_TIMESTAMP = 0x02
+SCM_CREDS = 0x03
+SCM_BINTIME = 0x04
+
+# -- message flags -----------------------------------------------------------
+MSG_OOB = 0x1
+MSG_PEEK = 0x2
+MSG_DONTROUTE = 0x4
+MSG_EOR = 0x8
+MSG_TRUNC = 0x10
+MSG_CTRUNC = 0x20
+MSG_WAITALL = 0x40
+MSG_DONTWAIT = 0x80
+MSG_EOF = 0x100
+MSG_NOTIFICATION = 0x2000
+MSG_NBIO = 0x4000
+MSG_COMPAT = 0x8000
+MSG_NOSIGNAL = 0x20000
+
+SHUT_RD = 0
+SHUT_WR = 1
+SHUT_RDWR = 2
+
+# -- IPPROTO_IP options (netinet/in.h) ---------------------------------------
+IP_OPTIONS = 1
+IP_HDRINCL = 2
+IP_TOS = 3
+IP_TTL = 4
+IP_RECVOPTS = 5
+IP_RECVRETOPTS = 6
+IP_RECVDSTADDR = 7
+IP_SENDSRCADDR = IP_RECVDSTADDR
+IP_RETOPTS = 8
+IP_MULTICAST_IF = 9
+IP_MULTICAST_TTL = 10
+IP_MULTICAST_LOOP = 11
+IP_ADD_MEMBERSHIP = 12
+IP_DROP_MEMBERSHIP = 13
+IP_MULTICAST_VIF = 14
+IP_RSVP_ON = 15
+IP_RSVP_OFF = 16
+IP_RSVP_VIF_ON = 17
+IP_RSVP_VIF_OFF = 18
+IP_PORTRANGE = 19
+IP_RECVIF = 20
+IP_IPSEC_POLICY = 21
+IP_FAITH = 22
+IP_ONESBCAST = 23
+IP_BINDANY = 24
+IP_FW_TABLE_ADD = 40
+IP_FW_TABLE_DEL = 41
+IP_FW_TABLE_FLUSH = 42
+IP_FW_TABLE_GETSIZE = 43
+IP_FW_TABLE_LIST = 44
+IP_FW3 = 48
+IP_DUMMYNET3 = 49
+IP_FW_ADD = 50
+IP_FW_DEL = 51
+IP_FW_FLUSH = 52
+IP_FW_ZERO = 53
+IP_FW_GET = 54
+IP_FW_RESETLOG = 55
+IP_FW_NAT_CFG = 56
+IP_FW_NAT_DEL = 57
+IP_FW_NAT_GET_CONFIG = 58
+IP_FW_NAT_GET_LOG = 59
+IP_DUMMYNET_CONFIGURE = 60
+IP_DUMMYNET_DEL = 61
+IP_DUMMYNET_FLUSH = 62
+IP_DUMMYNET_GET = 64
+IP_RECVTTL = 65
+IP_MINTTL = 66
+IP_DONTFRAG = 67
+IP_RECVTOS = 68
+IP_ADD_SOURCE_MEMBERSHIP = 70
+IP_DROP_SOURCE_MEMBERSHIP = 71
+IP_BLOCK_SOURCE = 72
+IP_UNBLOCK_SOURCE = 73
+IP_MSFILTER = 74
+MCAST_JOIN_GROUP = 80
+MCAST_LEAVE_GROUP = 81
+MCAST_JOIN_SOURCE_GROUP = 82
+MCAST_LEAVE_SOURCE_GROUP = 83
+MCAST_BLOCK_SOURCE = 84
+MCAST_UNBLOCK_SOURCE = 85
+
+IP_DEFAULT_MULTICAST_TTL = 1
+IP_DEFAULT_MULTICAST_LOOP = 1
+IP_MAX_MEMBERSHIPS = 4095
+
+IP_PORTRANGE_DEFAULT = 0
+IP_PORTRANGE_HIGH = 1
+IP_PORTRANGE_LOW = 2
+
+INADDR_ANY = "0.0.0.0"
+INADDR_BROADCAST = "255.255.255.255"
+INADDR_LOOPBACK = "127.0.0.1"
+
+# -- structures (FreeBSD amd64 layout) ----------------------------------------
+
+SOCKADDR_IN_LEN = 16
+_SIN = _struct.Struct("!BBH4s8x")
+_SS_SIZE = 128  # sizeof(struct sockaddr_storage)
+
+
+def _in_addr(a: str) -> bytes:
+    try:
+        return _socket.inet_aton(a)
+    except OSError:
+        raise ValueError(f"not an IPv4 address: {a!r}") from None
+
+
+def sockaddr_in(addr: str, port: int = 0) -> bytes:
+    """struct sockaddr_in: sin_len 16, sin_family AF_INET, port, address."""
+    return bytes((SOCKADDR_IN_LEN, AF_INET)) + _struct.pack("!H", port) + _in_addr(addr) + bytes(8)
+
+
+def _sockaddr_storage(addr: str) -> bytes:
+    sin = sockaddr_in(addr)
+    return sin + bytes(_SS_SIZE - len(sin))
+
+
+def ip_mreq(group: str, iface_addr: str = INADDR_ANY) -> bytes:
+    """struct ip_mreq { imr_multiaddr; imr_interface; } (8 bytes)."""
+    return _in_addr(group) + _in_addr(iface_addr)
+
+
+def ip_mreqn(group: str, addr: str = INADDR_ANY, ifindex: int = 0) -> bytes:
+    """struct ip_mreqn { imr_multiaddr; imr_address; int imr_ifindex; } (12 bytes)."""
+    return _in_addr(group) + _in_addr(addr) + _struct.pack("<i", ifindex)
+
+
+def ip_mreq_source(group: str, source: str, iface_addr: str = INADDR_ANY) -> bytes:
+    """struct ip_mreq_source { imr_multiaddr; imr_sourceaddr; imr_interface; }
+    (FreeBSD's member order: the source comes second)."""
+    return _in_addr(group) + _in_addr(source) + _in_addr(iface_addr)
+
+
+def group_req(ifindex: int, group: str) -> bytes:
+    """struct group_req: uint32 gr_interface, 4 bytes of padding, then a
+    sockaddr_storage (136 bytes on amd64)."""
+    return _struct.pack("<I4x", ifindex) + _sockaddr_storage(group)
+
+
+def group_source_req(ifindex: int, group: str, source: str) -> bytes:
+    """struct group_source_req: interface, padding, group and source
+    sockaddr_storage (264 bytes on amd64)."""
+    return _struct.pack("<I4x", ifindex) + _sockaddr_storage(group) + _sockaddr_storage(source)
+
+
+def linger(onoff: int, seconds: int) -> bytes:
+    """struct linger { int l_onoff; int l_linger; }."""
+    return _struct.pack("<ii", onoff, seconds)
+
+
+def timeval(seconds: int, microseconds: int = 0) -> bytes:
+    """struct timeval on amd64: two 64-bit fields."""
+    return _struct.pack("<qq", seconds, microseconds)
+
+
+def int_opt(value: int) -> bytes:
+    """An int option value as the kernel copies it in (little-endian, as on amd64)."""
+    return _struct.pack("<i", value)
