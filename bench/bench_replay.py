@@ -9,7 +9,11 @@ closed port) into a temporary directory, then in one run:
 * times dpkt reading the same file and parsing each frame
   (``dpkt.ethernet.Ethernet``), which is the floor a Python tool pays;
 * measures peak memory (ru_maxrss of a child process) for a small and a
-  large capture, to show that replay streams.
+  large capture, to show that replay streams;
+* times a UDP delivery workload: a capture of datagrams only, half to a
+  bound socket that is drained after every frame, half to a closed port
+  (port unreachable, rate limited by net.inet.icmp.icmplim), next to dpkt's
+  parse of the same file.
 
 Usage: python bench/bench_replay.py [--frames N] [--json]
 """
@@ -99,30 +103,88 @@ def run_stack(path: Path) -> tuple[float, int, int]:
             if txq:
                 n_out += len(txq)
                 txq.clear()
-            if sock_drain is not None:
-                sock_drain()
+            sock_drain()
     return time.perf_counter() - t0, n_in, n_out
 
 
 def _open_udp(k: object):  # type: ignore[no-untyped-def]
-    """A UDP socket bound to port 7000 and drained after every frame, once
-    the socket layer exists; None before that."""
-    sock_api = getattr(k, "socket", None)
-    if sock_api is None:
-        return None
-    from kstack import sock  # type: ignore[attr-defined]
+    """A UDP socket bound to port 7000; returns a function that drains it
+    and counts the datagrams read."""
+    from kstack import sock
 
-    s = sock_api(sock.AF_INET, sock.SOCK_DGRAM, 0)
+    s = k.socket(sock.AF_INET, sock.SOCK_DGRAM, 0)  # type: ignore[attr-defined]
     s.bind(("0.0.0.0", 7000))
+    got = [0]
+    recv = s.recvfrom
 
-    def drain() -> None:
+    def drain() -> int:
         while True:
             try:
-                s.recvfrom(65536)
+                recv(65536)
             except BlockingIOError:
-                return
+                return got[0]
+            got[0] += 1
 
     return drain
+
+
+def udp_templates() -> list[bytes]:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    frames = []
+    for i in range(8):
+        dport = 7000 if i % 2 == 0 else 9
+        frames.append(
+            Ether(src=PEER_MAC, dst=HOST_MAC)
+            / IP(src="192.0.2.7", dst="192.0.2.1", id=100 + i)
+            / UDP(sport=40000 + i, dport=dport)
+            / (b"d" * (32 + 64 * i))
+        )
+    return [f.build() for f in frames]
+
+
+def write_udp_capture(path: Path, n: int) -> None:
+    from kstack.pcapio import write_pcap
+
+    tpl = udp_templates()
+
+    def gen():  # type: ignore[no-untyped-def]
+        base = 1_326_153_600 * 1_000_000_000
+        for i in range(n):
+            yield base + i * 10_000, tpl[i % len(tpl)]  # 100,000 frames per second
+
+    write_pcap(path, gen())
+
+
+def run_udp(path: Path) -> tuple[float, int, int, int]:
+    """(seconds, frames in, datagrams read from the socket, frames sent)."""
+    import kstack
+    from kstack.pcapio import open_capture
+
+    t0 = time.perf_counter()
+    with open_capture(path) as cap:
+        k = None
+        n_in = n_out = got = 0
+        for rec in cap:
+            if k is None:
+                k = kstack.Kernel(boottime_ns=rec.ts_ns - 1_000_000_000)
+                k.ifconfig("em0", "192.0.2.1/24", ether=HOST_MAC)
+                k.arp_add("192.0.2.7", PEER_MAC)
+                drain = _open_udp(k)
+                txq = k.iface("em0").txq
+                txq.clear()
+                vnet = k.vnet0
+                vnet.record_events = False
+                boot = k.clock.boottime_ns
+            k.advance_to(rec.ts_ns - boot)
+            vnet.input("em0", rec.data)
+            n_in += 1
+            got = drain()
+            if txq:
+                n_out += len(txq)
+                txq.clear()
+    return time.perf_counter() - t0, n_in, got, n_out
 
 
 def run_replay(path: Path) -> tuple[float, int]:
@@ -174,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         t_replay, n_replay = run_replay(big)
         rss_small = child_maxrss(small)
         rss_big = child_maxrss(big)
+        udp = Path(d) / "udp.pcap"
+        write_udp_capture(udp, args.frames)
+        t_udp_dpkt, n_udp_dpkt = run_dpkt(udp)
+        t_udp, n_udp, udp_read, udp_sent = run_udp(udp)
     res = {
         "frames": n_in,
         "frames_sent": n_out,
@@ -184,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         "dpkt_seconds": round(t_dpkt, 3),
         "dpkt_fps": round(n_dpkt / t_dpkt),
         "ratio": round((n_in / t_stack) / (n_dpkt / t_dpkt), 3),
+        "udp_frames": n_udp,
+        "udp_datagrams_read": udp_read,
+        "udp_frames_sent": udp_sent,
+        "udp_fps": round(n_udp / t_udp),
+        "udp_dpkt_fps": round(n_udp_dpkt / t_udp_dpkt),
+        "udp_ratio": round((n_udp / t_udp) / (n_udp_dpkt / t_udp_dpkt), 3),
         "peak_rss_kib_small": rss_small,
         "peak_rss_kib_large": rss_big,
         "frames_small": max(1, args.frames // 8),
@@ -202,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"dpkt read+parse         {res['dpkt_fps']:>10} frames/s ({res['dpkt_seconds']} s)")
         print(f"ratio stack/dpkt        {res['ratio']:>10}   (target >= 0.5)")
+        print(
+            f"UDP delivery            {res['udp_fps']:>10} frames/s "
+            f"({res['udp_datagrams_read']} read from the socket, "
+            f"{res['udp_frames_sent']} port unreachables sent)"
+        )
+        print(f"dpkt, same UDP file     {res['udp_dpkt_fps']:>10} frames/s")
+        print(f"ratio UDP/dpkt          {res['udp_ratio']:>10}   (target >= 0.5)")
         print(
             f"peak RSS                {rss_small:>10} KiB at {res['frames_small']} frames, "
             f"{rss_big} KiB at {res['frames']} frames"

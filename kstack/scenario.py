@@ -166,16 +166,39 @@ def _apply_route(k: Kernel, t: Mapping[str, Any]) -> None:
     k.route_add(dest, None if gateway is None else str(gateway), **kw)
 
 
+_SOCKET_KEYS = frozenset(
+    {"name", "type", "proto", "bind", "port", "connect", "connect_port", "uid", "jail", "options"}
+)
+
+
 def _open_socket(k: Kernel, t: Mapping[str, Any]) -> Any:
+    """Create, configure, bind and connect one [[socket]]. ``options`` maps
+    option names of kstack.sock (SO_*, IP_*) to integer values."""
     from kstack import sock
 
+    unknown = sorted(set(t) - _SOCKET_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_SOCKET_KEYS))})")
     types = {"raw": sock.SOCK_RAW, "dgram": sock.SOCK_DGRAM}
+    kind = t.get("type")
+    if kind not in types:
+        raise ValueError(f"type must be 'raw' or 'dgram', not {kind!r}")
     owner: Any = k
     if "jail" in t:
         owner = k.jails[t["jail"]]  # type: ignore[attr-defined]
-    s = owner.socket(sock.AF_INET, types[t["type"]], int(t.get("proto", 0)), uid=t.get("uid", 0))
-    if "bind" in t:
-        s.bind((str(t["bind"]), int(t.get("port", 0))))
+    s = owner.socket(sock.AF_INET, types[kind], int(t.get("proto", 0)), uid=int(t.get("uid", 0)))
+    if "name" in t:
+        s.name = str(t["name"])
+    for opt, value in dict(t.get("options", {})).items():
+        num = getattr(sock, str(opt), None)
+        if not isinstance(num, int) or not str(opt).startswith(("SO_", "IP_")):
+            raise ValueError(f"unknown socket option {opt!r}")
+        level = sock.SOL_SOCKET if str(opt).startswith("SO_") else sock.IPPROTO_IP
+        s.setsockopt(level, num, int(value))
+    if "bind" in t or "port" in t:
+        s.bind((str(t.get("bind", "0.0.0.0")), int(t.get("port", 0))))
+    if "connect" in t:
+        s.connect((str(t["connect"]), int(t.get("connect_port", 0))))
     return s
 
 
