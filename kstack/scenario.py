@@ -116,7 +116,7 @@ class Scenario:
                 try:
                     held.append(_open_socket(k, t))
                 except (OSError, ValueError, TypeError, KeyError) as e:
-                    raise self._err(f"[[socket]] #{i}", e) from None
+                    raise self._err(f"[[socket]] #{i}", _oserror_text(e)) from None
             k.scenario_sockets = held  # type: ignore[attr-defined]
 
 

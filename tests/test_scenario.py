@@ -91,7 +91,48 @@ BAD = {
     "sysctl-val": ("[sysctl]\n'net.inet.ip.ttl' = 'x'\n", "EINVAL"),
     "sysctl-type": ("[sysctl]\n'net.inet.ip.ttl' = 1.5\n", "integer or a string"),
     "jail": ("[[jail]]\nname='j1'\n", "jails are not supported yet"),
+    "sock-type": ("[[socket]]\ntype='stream'\n", "[[socket]] #1: type must be 'raw' or 'dgram'"),
+    "sock-key": ("[[socket]]\ntype='dgram'\nprot=1\n", "[[socket]] #1: unknown key 'prot'"),
+    "sock-opt": (
+        "[[socket]]\ntype='dgram'\noptions={SO_NONSENSE=1}\n",
+        "unknown socket option 'SO_NONSENSE'",
+    ),
+    "sock-eperm": ("[[socket]]\ntype='raw'\nproto=253\nuid=1000\n", "#1: EPERM"),
+    "sock-bind": ("[[socket]]\ntype='dgram'\nbind='10.9.9.9'\nport=53\n", "EADDRNOTAVAIL"),
 }
+
+
+SOCKETS = """
+[[interface]]
+name = "em0"
+addr = ["192.0.2.1/24"]
+
+[[socket]]
+name = "dns"
+type = "dgram"
+port = 53
+options = { SO_REUSEADDR = 1, IP_RECVTTL = 1 }
+
+[[socket]]
+type = "raw"
+proto = 253
+connect = "192.0.2.7"
+"""
+
+
+def test_sockets(tmp_path: Path) -> None:
+    """[[socket]] entries are opened, configured, bound and connected in order."""
+    from kstack import sock
+
+    p = tmp_path / "s.toml"
+    p.write_text(SOCKETS)
+    k = load_scenario(p)
+    dns, raw = k.scenario_sockets
+    assert dns.name == "dns" and dns.getsockname() == ("0.0.0.0", 53)
+    assert dns.getsockopt(sock.SOL_SOCKET, sock.SO_REUSEADDR) == sock.SO_REUSEADDR
+    assert dns.getsockopt(sock.IPPROTO_IP, sock.IP_RECVTTL) == 1
+    assert raw.getpeername() == ("192.0.2.7", 0)
+    assert raw.name == "raw socket 2"
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
