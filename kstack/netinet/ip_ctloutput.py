@@ -137,7 +137,10 @@ def ip_ctloutput(so: Socket, is_set: bool, level: int, name: int, raw: bytes) ->
     # getsockopt
     ib = so.int_bytes
     if name in (S.IP_OPTIONS, S.IP_RETOPTS):
-        return 0, inp.options
+        # The kernel keeps a 4-byte first-hop address in front of the
+        # options (struct ipoption) and copies both out; it is zero unless a
+        # source route supplied it (first-hop extraction is not emulated).
+        return 0, bytes(4) + inp.options if inp.options else b""
     if name == S.IP_TOS:
         return 0, ib(inp.tos)
     if name == S.IP_TTL:
