@@ -10,8 +10,8 @@ The public API (a contract; see docs/API in the README):
 
 from kstack import sock
 from kstack.kern.kernel import Kernel
-from kstack.kern.uipc_socket import Socket
 from kstack.kern.mbuf import Mbuf
+from kstack.kern.uipc_socket import Socket
 from kstack.net.vnet import VNet
 from kstack.outcome import Outcome
 from kstack.profiles import PROFILES, Profile

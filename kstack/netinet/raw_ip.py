@@ -142,10 +142,16 @@ def rip_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
         if not mcast and prison_check_ip4(inp.cred, dst):
             continue
         imo = inp.moptions
-        if imo is not None and mcast and proto != IPPROTO_IGMP:
-            if imo.filter(m.rcvif, dst, src) != 0:
-                ipstat.ips_notmember += 1
-                continue
+        # A socket with multicast options gets only groups it joined (IGMP
+        # itself always passes).
+        if (
+            imo is not None
+            and mcast
+            and proto != IPPROTO_IGMP
+            and imo.filter(m.rcvif, dst, src) != 0
+        ):
+            ipstat.ips_notmember += 1
+            continue
         matches.append(so)
     if not matches:
         ipstat.ips_noproto += 1
