@@ -381,8 +381,16 @@ def _prison_has(cred: Ucred, addr: int) -> bool:
 
 
 def ifa_ifwithaddr(vnet: VNet, addr: int) -> Any:
+    """ifa_ifwithaddr (net/if.c): an interface address equal to ``addr``,
+    or, on a broadcast-capable interface, one whose broadcast address is
+    ``addr`` (so bind(2) accepts 192.0.2.255 on a /24)."""
     lst = vnet.in_ifaddrhash.get(addr)
-    return lst[0] if lst else None
+    if lst:
+        return lst[0]
+    for ia in vnet.in_ifaddrhead:
+        if ia.ifp.flags & IFF_BROADCAST and ia.broadaddr and ia.broadaddr == addr:
+            return ia
+    return None
 
 
 def in_pcb_lport(inp: Inpcb, laddr: int, cred: Ucred, wildcard: bool) -> tuple[int, int]:

@@ -87,11 +87,14 @@ def udp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
         del data[hlen + ulen :]
     src = int.from_bytes(data[12:16], "big")
     dst = int.from_bytes(data[16:20], "big")
-    if usum and not m.flags & M_CSUM_DATA_VALID:
-        pseudo = in_pseudo(src, dst, IPPROTO_UDP, ulen)
-        if cksum_with_pseudo(memoryview(data)[hlen : hlen + ulen], pseudo) != 0:
-            udpstat.udps_badsum += 1
-            return _BADSUM
+    if usum:
+        # A checksum the interface already verified (lo0: CSUM_DATA_VALID)
+        # is trusted; only a zero checksum counts as "no checksum".
+        if not m.flags & M_CSUM_DATA_VALID:
+            pseudo = in_pseudo(src, dst, IPPROTO_UDP, ulen)
+            if cksum_with_pseudo(memoryview(data)[hlen : hlen + ulen], pseudo) != 0:
+                udpstat.udps_badsum += 1
+                return _BADSUM
     else:
         udpstat.udps_nosum += 1
     ifp = m.rcvif
