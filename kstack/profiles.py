@@ -23,8 +23,7 @@ class Profile:
     # from deducting the header length (2012-10-22, head) and kept headers in
     # network order inside the stack the next day; FreeBSD 11 hands raw
     # readers the header as received.
-    # Commit message: /work/shared/reference/seeds/000_a410ecb5733f4b48.txt
-    # ("...deducted in ip_input() in preparation for protocols interested only
+    # Commit message ("...deducted in ip_input() in preparation for protocols interested only
     # in the payload. On raw sockets the IP header should be delivered as it
     # at came in ... except for the byte order swaps"); the 11.0 step is the
     # ip(4) BUGS entry "Before FreeBSD 11.0 ... host byte order".
@@ -44,8 +43,7 @@ class Profile:
     # shutdown(SHUT_RD) lost SBS_CANTRCVMORE and a later read waited instead
     # of returning EOF. Fixed in 2006 (sorflush keeps sb_state); every
     # named profile has the fix, derive() a profile to reproduce the bug.
-    # Commit message: /work/shared/reference/seeds/003_e7ebcae24bac64f6.txt
-    # ("sb_state shouldn't be erased, when socket buffer is flushed by
+    # Commit message ("sb_state shouldn't be erased, when socket buffer is flushed by
     # sorflush()"). Reproduced by conformance/regressions/test_sorflush_state.py.
     sorflush_clears_state: bool = False
     # Host byte order of the emulated machine (amd64 by default).

@@ -1,11 +1,10 @@
 """Raw IP header delivery across FreeBSD 9 / 10 / 11.
 
-Seed commit: /work/shared/reference/seeds/000_a410ecb5733f4b48.txt, the
-message beginning "raw IP sockets. It was deducted in ip_input() in
+The FreeBSD commit whose message begins "raw IP sockets. It was deducted in ip_input() in
 preparation for protocols interested only in the payload. On raw sockets
 the IP header should be delivered as it at came in from the network except
-for the byte order swaps in some fields." (head, before 10.0; the svn
-revision is believed to be r241913, see /tmp/kspec/rawhdr.md section 2).
+for the byte order swaps in some fields." (head, 2012-10-22, before 10.0;
+the svn revision is believed to be r241913, not verified).
 The 11.0 step (header untouched, network order; HDRINCL expects network
 order) is documented in the BUGS section of FreeBSD 11's ip(4): "Before
 FreeBSD 11.0 packets received on raw IP sockets had the ip_len and ip_off

@@ -1,7 +1,6 @@
 """shutdown(SHUT_RD) and sorflush() keeping sb_state.
 
-Seed commit: /work/shared/reference/seeds/003_e7ebcae24bac64f6.txt, the
-message "sb_state shouldn't be erased, when socket buffer is flushed by
+The FreeBSD commit with the message "sb_state shouldn't be erased, when socket buffer is flushed by
 sorflush(). When sb_state was bzero'ed, a recently set SBS_CANTRCVMORE flag
 was cleared. If a socket was shutdown(SHUT_RD), a subsequent read() would
 block on it." (kern/uipc_socket.c sorflush; reported by Ed Maste, Gerrit
