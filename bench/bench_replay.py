@@ -29,6 +29,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kstack import Kernel
 
 HOST_MAC = "02:00:00:00:00:01"
 PEER_MAC = "02:00:00:00:00:07"
@@ -107,12 +111,12 @@ def run_stack(path: Path) -> tuple[float, int, int]:
     return time.perf_counter() - t0, n_in, n_out
 
 
-def _open_udp(k: object):  # type: ignore[no-untyped-def]
+def _open_udp(k: Kernel):  # type: ignore[no-untyped-def]
     """A UDP socket bound to port 7000; returns a function that drains it
     and counts the datagrams read."""
     from kstack import sock
 
-    s = k.socket(sock.AF_INET, sock.SOCK_DGRAM, 0)  # type: ignore[attr-defined]
+    s = k.socket(sock.AF_INET, sock.SOCK_DGRAM, 0)
     s.bind(("0.0.0.0", 7000))
     got = [0]
     recv = s.recvfrom

@@ -283,10 +283,13 @@ class Socket:
         if not self.so_state & SS_ISCONNECTED and sa is None:
             self._raise(errno.EDESTADDRREQ, "send")
         clen = sum(cmsg_space(len(c[2])) for c in control)
-        space = snd.space() - (clen if self.pr.sosend_dgram else 0)
-        if len(data) > (space if self.pr.sosend_dgram else snd.hiwat) or (
-            not self.pr.sosend_dgram and clen > snd.hiwat
-        ):
+        if self.pr.sosend_dgram:
+            # sosend_dgram: data and control share the buffer's space.
+            too_big = len(data) > snd.space() - clen
+        else:
+            # sosend_generic: each alone must fit the buffer.
+            too_big = len(data) > snd.hiwat or clen > snd.hiwat
+        if too_big:
             self._raise(errno.EMSGSIZE, "send")
         dontroute = flags & S.MSG_DONTROUTE and not self.so_options & S.SO_DONTROUTE
         if dontroute:

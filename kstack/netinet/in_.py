@@ -23,6 +23,42 @@ if TYPE_CHECKING:
     from kstack.net.vnet import VNet
 
 
+def ifa_ifwithaddr(vnet: VNet, addr: int) -> InIfaddr | None:
+    """ifa_ifwithaddr (net/if.c): an interface address equal to ``addr``,
+    or, on a broadcast-capable interface, one whose broadcast address is
+    ``addr`` (so bind(2) accepts 192.0.2.255 on a /24)."""
+    lst = vnet.in_ifaddrhash.get(addr)
+    if lst:
+        return lst[0]
+    for ia in vnet.in_ifaddrhead:
+        if ia.ifp.flags & IFF_BROADCAST and ia.broadaddr and ia.broadaddr == addr:
+            return ia
+    return None
+
+
+def ifa_ifwithnet(vnet: VNet, dst: int) -> InIfaddr | None:
+    """ifa_ifwithnet: an address of an up interface whose network holds ``dst``."""
+    for ia in vnet.in_ifaddrhead:
+        if ia.ifp.flags & IFF_UP and (dst & ia.mask) == ia.subnet:
+            return ia
+    return None
+
+
+def ifa_ifwithdstaddr(vnet: VNet, dst: int) -> InIfaddr | None:
+    """ifa_ifwithdstaddr: a point-to-point address whose peer is ``dst``."""
+    for ia in vnet.in_ifaddrhead:
+        if ia.dstaddr and ia.dstaddr == dst and ia.ifp.flags & IFF_UP:
+            return ia
+    return None
+
+
+def ifa_ifwithbroadaddr(vnet: VNet, dst: int) -> InIfaddr | None:
+    for ia in vnet.in_ifaddrhead:
+        if ia.ifp.flags & IFF_BROADCAST and ia.broadaddr == dst:
+            return ia
+    return None
+
+
 def in_broadcast(addr: int, ifp: Ifnet) -> bool:
     """in_broadcast(): the all-ones and all-zeros addresses, and for each
     address of ``ifp`` its broadcast address and (except /31 and /32) its

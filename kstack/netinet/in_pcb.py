@@ -26,8 +26,10 @@ from kstack.kern.cred import (
     jailed_ip4,
     priv_check_cred,
 )
-from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_UP
+from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK
+from kstack.netinet.in_ import ifa_ifwithaddr, ifa_ifwithdstaddr, ifa_ifwithnet
 from kstack.netinet.ip import INADDR_ANY, INADDR_BROADCAST, in_multicast
+from kstack.sock import SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT
 
 if TYPE_CHECKING:
     from kstack.kern.uipc_socket import Socket
@@ -57,11 +59,6 @@ INP_CONTROLOPTS = (
 INP_REUSEPORT = 0x00000008  # inp_flags2: SO_REUSEPORT as the pcb last heard it
 
 INPLOOKUP_WILDCARD = 1
-
-# so_options bits the bind rules read (sys/socket.h)
-SO_REUSEADDR = 0x0004
-SO_DONTROUTE = 0x0010
-SO_REUSEPORT = 0x0200
 
 NPCBGROUPS = 4  # connection groups with options PCBGROUP (one per CPU)
 
@@ -151,8 +148,6 @@ class Pcbinfo:
             {} for _ in range(NPCBGROUPS if groups else 0)
         ]
         self.wild_hash: dict[int, list[Inpcb]] = {}
-        # TCP-only randomisation pause (ipport_tick); UDP never pauses.
-        self.is_udp = name == "udp"
 
     # -- list maintenance --------------------------------------------------
 
@@ -289,46 +284,35 @@ class Pcbinfo:
     def _lookup_hash(
         self, faddr: int, fport: int, laddr: int, lport: int, wildcard: bool
     ) -> Inpcb | None:
-        tmp = None
-        for inp in self.hash.get((faddr, lport, fport), ()):
-            if (
-                inp.laddr == laddr
-                and inp.faddr == faddr
-                and inp.fport == fport
-                and inp.lport == lport
-            ):
-                if jailed_ip4(inp.cred):
-                    return inp
-                if tmp is None:
-                    tmp = inp
-        if tmp is not None or not wildcard:
-            return tmp
+        got = _exact_match(self.hash.get((faddr, lport, fport), ()), faddr, fport, laddr, lport)
+        if got is not None or not wildcard:
+            return got
         return _wild_match(self.hash.get((INADDR_ANY, lport, 0), ()), laddr, lport)
 
     def _lookup_group(
         self, faddr: int, fport: int, laddr: int, lport: int, wildcard: bool
     ) -> Inpcb | None:
         g = _tuple_hash(laddr, lport, faddr, fport) % NPCBGROUPS
-        tmp = None
-        for inp in self.group_hash[g].get((faddr, lport, fport, laddr), ()):
-            if (
-                inp.laddr == laddr
-                and inp.faddr == faddr
-                and inp.fport == fport
-                and inp.lport == lport
-            ):
-                if jailed_ip4(inp.cred):
-                    return inp
-                if tmp is None:
-                    tmp = inp
-        if tmp is not None or not wildcard:
-            return tmp
+        chain = self.group_hash[g].get((faddr, lport, fport, laddr), ())
+        got = _exact_match(chain, faddr, fport, laddr, lport)
+        if got is not None or not wildcard:
+            return got
         return _wild_match(self.wild_hash.get(lport, ()), laddr, lport)
 
-    # -- ephemeral ports (in_pcb_lport) ----------------------------------------
 
-    def stoprandom(self) -> bool:
-        return False
+def _exact_match(
+    chain: list[Inpcb] | tuple[()], faddr: int, fport: int, laddr: int, lport: int
+) -> Inpcb | None:
+    """The exact pass of in_pcblookup_hash: a jailed match wins at once,
+    else the first host socket with the whole 4-tuple."""
+    tmp = None
+    for inp in chain:
+        if inp.laddr == laddr and inp.faddr == faddr and inp.fport == fport and inp.lport == lport:
+            if jailed_ip4(inp.cred):
+                return inp
+            if tmp is None:
+                tmp = inp
+    return tmp
 
 
 def _wild_match(chain: list[Inpcb] | tuple[()], laddr: int, lport: int) -> Inpcb | None:
@@ -380,19 +364,6 @@ def _prison_has(cred: Ucred, addr: int) -> bool:
 # -- bind and connect ---------------------------------------------------------
 
 
-def ifa_ifwithaddr(vnet: VNet, addr: int) -> Any:
-    """ifa_ifwithaddr (net/if.c): an interface address equal to ``addr``,
-    or, on a broadcast-capable interface, one whose broadcast address is
-    ``addr`` (so bind(2) accepts 192.0.2.255 on a /24)."""
-    lst = vnet.in_ifaddrhash.get(addr)
-    if lst:
-        return lst[0]
-    for ia in vnet.in_ifaddrhead:
-        if ia.ifp.flags & IFF_BROADCAST and ia.broadaddr and ia.broadaddr == addr:
-            return ia
-    return None
-
-
 def in_pcb_lport(inp: Inpcb, laddr: int, cred: Ucred, wildcard: bool) -> tuple[int, int]:
     """Pick an ephemeral port: (errno, port).
 
@@ -418,9 +389,9 @@ def in_pcb_lport(inp: Inpcb, laddr: int, cred: Ucred, wildcard: bool) -> tuple[i
         first = int(sc["net.inet.ip.portrange.first"])
         last = int(sc["net.inet.ip.portrange.last"])
         which = "lastport"
-    dorandom = bool(sc["net.inet.ip.portrange.randomized"]) and (
-        pcbinfo.is_udp or not pcbinfo.stoprandom()
-    )
+    # UDP always randomises; the randomcps/randomtime pause (ipport_tick)
+    # applies to TCP allocations only, and TCP has no sockets here.
+    dorandom = bool(sc["net.inet.ip.portrange.randomized"])
     if first == last:
         dorandom = False
     if first > last:
@@ -544,7 +515,7 @@ def in_pcbladdr(inp: Inpcb, faddr: int, cred: Ucred) -> tuple[int, int]:
         if rt is not None and not rt.flags & 0x1:  # RTF_UP
             rt = None
     if rt is None:
-        ia = _ifa_ifwithdstaddr(vnet, faddr) or _ifa_ifwithnet(vnet, faddr)
+        ia = ifa_ifwithdstaddr(vnet, faddr) or ifa_ifwithnet(vnet, faddr)
         if ia is None:
             return errno.ENETUNREACH, 0
         if prison is None:
@@ -573,24 +544,6 @@ def _jail_pick(prison: Any, ifp: Any, first: int | None) -> tuple[int, int]:
             if prison.check_ip4(ia.addr) == 0:
                 return 0, ia.addr
     return 0, prison.primary
-
-
-def _ifa_ifwithdstaddr(vnet: VNet, dst: int) -> Any:
-    for ia in vnet.in_ifaddrhead:
-        if ia.dstaddr and ia.dstaddr == dst and ia.ifp.flags & IFF_UP:
-            return ia
-    return None
-
-
-def _ifa_ifwithnet(vnet: VNet, dst: int) -> Any:
-    for ia in vnet.in_ifaddrhead:
-        if (
-            ia.ifp.flags & IFF_UP
-            and not ia.ifp.flags & IFF_LOOPBACK
-            and (dst & ia.mask) == ia.subnet
-        ):
-            return ia
-    return None
 
 
 def in_pcbconnect_setup(
@@ -654,19 +607,16 @@ def in_pcbconnect(inp: Inpcb, sa: tuple[int, int, int, int], cred: Ucred) -> int
     if err:
         return err
     pcbinfo = inp.pcbinfo
+    if inp.lport == 0:
+        inp.flags |= INP_ANONPORT
+    # A hashed pcb already has its port (connect keeps it), so only the
+    # hash chain changes; an unbound one is entered now.
+    old = (inp.faddr, inp.lport, inp.fport)
+    inp.laddr, inp.lport, inp.faddr, inp.fport = laddr, lport, faddr, fport
     if inp.hashed:
-        old = (inp.faddr, inp.lport, inp.fport)
-        inp.laddr, inp.lport, inp.faddr, inp.fport = laddr, lport, faddr, fport
-        ports = pcbinfo.porthash.get(old[1])
-        if ports is not None and inp in ports and old[1] != lport:  # pragma: no cover
-            ports.remove(inp)
-            pcbinfo.porthash.setdefault(lport, []).insert(0, inp)
         pcbinfo.rehash(inp, old)
     else:
-        inp.laddr, inp.lport, inp.faddr, inp.fport = laddr, lport, faddr, fport
         pcbinfo.inshash(inp)
-    if inp.flags & INP_ANONPORT:
-        pass
     return 0
 
 

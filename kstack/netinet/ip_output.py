@@ -10,7 +10,7 @@ from kstack.net.if_ethersubr import ether_output
 from kstack.net.if_loop import if_simloop, looutput
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
-from kstack.netinet.in_ import in_broadcast
+from kstack.netinet.in_ import ifa_ifwithbroadaddr, ifa_ifwithnet, in_broadcast
 from kstack.netinet.ip import (
     IP_DF,
     IP_MF,
@@ -50,20 +50,6 @@ def ip_newid(vnet: VNet) -> int:
     return vnet.ip_randomid()
 
 
-def _ifa_ifwithnet(vnet: VNet, dst: int) -> InIfaddr | None:
-    for ia in vnet.in_ifaddrhead:
-        if ia.ifp.flags & IFF_UP and (dst & ia.mask) == ia.subnet:
-            return ia
-    return None
-
-
-def _ifa_ifwithbroadaddr(vnet: VNet, dst: int) -> InIfaddr | None:
-    for ia in vnet.in_ifaddrhead:
-        if ia.ifp.flags & IFF_BROADCAST and ia.broadaddr == dst:
-            return ia
-    return None
-
-
 def ip_output(
     vnet: VNet,
     m: Mbuf,
@@ -94,7 +80,7 @@ def ip_output(
     nexthop = dst
     isbroadcast = False
     if flags & IP_SENDONES:
-        ia = _ifa_ifwithbroadaddr(vnet, dst)
+        ia = ifa_ifwithbroadaddr(vnet, dst)
         if ia is None:
             ipstat.ips_noroute += 1
             return errno.ENETUNREACH
@@ -105,7 +91,7 @@ def ip_output(
         isbroadcast = True
         rt = None
     elif flags & IP_ROUTETOIF:
-        ia = _ifa_ifwithnet(vnet, dst)
+        ia = ifa_ifwithnet(vnet, dst)
         if ia is None:
             ipstat.ips_noroute += 1
             return errno.ENETUNREACH

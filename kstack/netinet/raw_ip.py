@@ -20,19 +20,23 @@ from kstack.kern.cred import (
     priv_check_cred,
 )
 from kstack.kern.mbuf import Mbuf
+from kstack.kern.uipc_socket import SS_ISCONNECTED, sooptcopyin
+from kstack.netinet.in_ import ifa_ifwithaddr
 from kstack.netinet.in_pcb import (
+    INP_BINDANY,
     INP_CONTROLOPTS,
     INP_DONTFRAG,
     INP_HDRINCL,
     INP_ONESBCAST,
     Pcbinfo,
-    ifa_ifwithaddr,
     prison_check_ip4,
     prison_get_ip4,
     prison_local_ip4,
 )
 from kstack.netinet.ip import IP_DF, IP_MAXPACKET, IPPROTO_IGMP, U16, in_multicast, ntoa
+from kstack.netinet.ip_ctloutput import ip_ctloutput, ip_savecontrol
 from kstack.netinet.ip_input import IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, IP_SENDONES
+from kstack.netinet.ip_output import ip_newid, ip_output
 from kstack.outcome import DELIVERED, Outcome, dropped
 from kstack.profiles import RAW_HDR_9, RAW_HDR_10
 
@@ -178,8 +182,6 @@ def rip_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
 
 def rip_append(so: Socket, payload: bytes, m: Mbuf, srcaddr: tuple[str, int]) -> tuple[bool, bool]:
     """(policy refused, appended)."""
-    from kstack.netinet.ip_ctloutput import ip_savecontrol
-
     inp = so.inp
     if inp.minttl and inp.minttl > payload[8]:
         return True, False
@@ -192,8 +194,6 @@ def rip_append(so: Socket, payload: bytes, m: Mbuf, srcaddr: tuple[str, int]) ->
 def rip_output(so: Socket, data: bytes, dst: int) -> int:
     """Send a datagram from a raw socket: build a header, or with
     IP_HDRINCL check the caller's."""
-    from kstack.netinet.ip_output import ip_output
-
     vnet = so.vnet
     inp = so.inp
     flags = IP_ALLOWBROADCAST
@@ -253,8 +253,6 @@ def rip_output(so: Socket, data: bytes, dst: int) -> int:
     U16.pack_into(buf, 2, ip_len)
     U16.pack_into(buf, 6, ip_off)
     if buf[4] == 0 and buf[5] == 0:
-        from kstack.netinet.ip_output import ip_newid
-
         U16.pack_into(buf, 4, ip_newid(vnet))
     vnet.ipstat.ips_rawout += 1
     m = Mbuf(buf, None, inp.fibnum, 0, f"raw output ({so.name})")
@@ -302,7 +300,7 @@ class RawProto:
             return err
         vnet = so.vnet
         if family not in (S.AF_INET, S.AF_IMPLINK) or (
-            addr and not so.inp.flags & 0x1000 and ifa_ifwithaddr(vnet, addr) is None
+            addr and not so.inp.flags & INP_BINDANY and ifa_ifwithaddr(vnet, addr) is None
         ):
             return errno.EADDRNOTAVAIL
         ripcb: RawPcbinfo = vnet.ripcbinfo
@@ -325,8 +323,6 @@ class RawProto:
         return 0
 
     def disconnect(self, so: Socket) -> int:
-        from kstack.kern.uipc_socket import SS_ISCONNECTED
-
         if not so.so_state & SS_ISCONNECTED:
             return errno.ENOTCONN
         ripcb: RawPcbinfo = so.vnet.ripcbinfo
@@ -339,8 +335,6 @@ class RawProto:
     def send(
         self, so: Socket, data: bytes, sa: tuple[int, int, int, int] | None, control: list[object]
     ) -> int:
-        from kstack.kern.uipc_socket import SS_ISCONNECTED
-
         if so.so_state & SS_ISCONNECTED:
             if sa is not None:
                 return errno.EISCONN
@@ -356,9 +350,6 @@ class RawProto:
     ) -> tuple[int, bytes]:
         """rip_ctloutput: IP_HDRINCL and the firewall / multicast-routing
         controls here, everything else at ip_ctloutput."""
-        from kstack.kern.uipc_socket import sooptcopyin
-        from kstack.netinet.ip_ctloutput import ip_ctloutput
-
         inp = so.inp
         if level != S.IPPROTO_IP:
             if level == S.SOL_SOCKET and name == S.SO_SETFIB:

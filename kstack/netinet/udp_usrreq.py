@@ -8,10 +8,23 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from kstack.kern.cred import jailed_ip4
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
 from kstack.net.if_loop import M_CSUM_DATA_VALID
 from kstack.netinet.in_ import in_broadcast
-from kstack.netinet.in_pcb import INP_CONTROLOPTS, INP_DONTFRAG, INP_ONESBCAST
+from kstack.netinet.in_mcast import MCAST_NOTGMEMBER, MCAST_PASS
+from kstack.netinet.in_pcb import (
+    INP_ANONPORT,
+    INP_CONTROLOPTS,
+    INP_DONTFRAG,
+    INP_ONESBCAST,
+    in_pcbbind,
+    in_pcbbind_setup,
+    in_pcbconnect,
+    in_pcbconnect_setup,
+    in_pcbdisconnect,
+    prison_remote_ip4,
+)
 from kstack.netinet.ip import (
     IP_DF,
     IP_MAXPACKET,
@@ -23,29 +36,28 @@ from kstack.netinet.ip import (
     in_pseudo,
     ntoa,
 )
+from kstack.netinet.ip_ctloutput import ip_ctloutput, ip_savecontrol
 from kstack.netinet.ip_icmp import BANDLIM_ICMP_UNREACH, badport_bandlim, icmp_error
 from kstack.netinet.ip_input import IP_ALLOWBROADCAST, IP_ROUTETOIF, IP_SENDONES
+from kstack.netinet.ip_output import M_UDP_CSUM, M_UDP_CSUM_ONES, ip_output
 from kstack.outcome import DELIVERED, Outcome, dropped
+from kstack.sock import (
+    IP_SENDSRCADDR,
+    IP_TOS,
+    SO_BINTIME,
+    SO_BROADCAST,
+    SO_DONTROUTE,
+    SO_REUSEADDR,
+    SO_REUSEPORT,
+    SO_TIMESTAMP,
+)
 
 if TYPE_CHECKING:
     from kstack.kern.uipc_socket import Socket
     from kstack.net.vnet import VNet
 
-# so_options bits read here (sys/socket.h)
-SO_REUSEADDR = 0x0004
-SO_DONTROUTE = 0x0010
-SO_BROADCAST = 0x0020
-SO_REUSEPORT = 0x0200
-SO_TIMESTAMP = 0x0400
-SO_BINTIME = 0x2000
+UDP_ENCAP = 1  # the one IPPROTO_UDP option (netinet/udp.h)
 
-IP_SENDSRCADDR = 7  # cmsg types udp_output understands
-IP_TOS_CMSG = 3
-UDP_ENCAP = 1
-
-# The checksum is left to the interface (CSUM_UDP): ip_output completes it
-# in software, or leaves the pseudo-header sum on lo0 (checksum offload).
-from kstack.netinet.ip_output import M_UDP_CSUM, M_UDP_CSUM_ONES  # noqa: E402
 
 UDP_HDR = struct.Struct("!HHHH")  # struct udphdr
 
@@ -132,8 +144,6 @@ def udp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
 def udp_append(so: Socket, m: Mbuf, hlen: int, ulen: int, src: int, sport: int) -> Outcome:
     """Queue the datagram's payload with its source address and any control
     messages; a full receive buffer drops it (udps_fullsock)."""
-    from kstack.netinet.ip_ctloutput import ip_savecontrol
-
     data = m.data
     control = []
     if so.inp.flags & INP_CONTROLOPTS or so.so_options & (SO_TIMESTAMP | SO_BINTIME):
@@ -150,8 +160,6 @@ def udp_deliver_multi(
 ) -> Outcome | None:
     """Broadcast and multicast: every matching socket, newest first, for as
     long as the matched sockets allow sharing (SO_REUSEADDR/SO_REUSEPORT)."""
-    from kstack.netinet.in_mcast import MCAST_NOTGMEMBER, MCAST_PASS
-
     mcast = in_multicast(dst)
     matched: list[Socket] = []
     for inp in vnet.udbinfo.listhead:
@@ -237,9 +245,6 @@ def udp_output(
 ) -> int:
     """Send one datagram (udp_output): pick or check the addresses, build
     the header, hand it to ip_output."""
-    from kstack.netinet.in_pcb import in_pcbbind_setup, in_pcbconnect_setup, prison_remote_ip4
-    from kstack.netinet.ip_output import ip_output
-
     vnet = so.vnet
     inp = so.inp
     n = len(data)
@@ -254,7 +259,7 @@ def udp_output(
             if len(cdata) != 4:
                 return errno.EINVAL
             src_override = int.from_bytes(cdata, "big")
-        elif ctype == IP_TOS_CMSG:
+        elif ctype == IP_TOS:
             if len(cdata) != 1:
                 return errno.EINVAL
             tos = cdata[0]
@@ -286,9 +291,6 @@ def udp_output(
             if inp.laddr == 0 and inp.lport == 0:
                 # The implicit bind commits the port (and, in a jail with
                 # restricted addresses, the source address too).
-                from kstack.kern.cred import jailed_ip4
-                from kstack.netinet.in_pcb import INP_ANONPORT
-
                 if jailed_ip4(so.cred):
                     inp.laddr = laddr
                 inp.lport = lport
@@ -353,13 +355,9 @@ class UdpProto:
         so.soisdisconnected()
 
     def bind(self, so: Socket, sa: tuple[int, int, int, int]) -> int:
-        from kstack.netinet.in_pcb import in_pcbbind
-
         return in_pcbbind(so.inp, sa, so.cred)
 
     def connect(self, so: Socket, sa: tuple[int, int, int, int]) -> int:
-        from kstack.netinet.in_pcb import in_pcbconnect, prison_remote_ip4
-
         inp = so.inp
         if inp.faddr:
             return errno.EISCONN
@@ -372,8 +370,6 @@ class UdpProto:
         return err
 
     def disconnect(self, so: Socket) -> int:
-        from kstack.netinet.in_pcb import in_pcbdisconnect
-
         inp = so.inp
         if inp.faddr == 0:
             return errno.ENOTCONN
@@ -395,8 +391,6 @@ class UdpProto:
         self, so: Socket, is_set: bool, level: int, name: int, raw: bytes
     ) -> tuple[int, bytes]:
         """udp_ctloutput: UDP_ENCAP at IPPROTO_UDP, the rest at ip_ctloutput."""
-        from kstack.netinet.ip_ctloutput import ip_ctloutput
-
         if level == IPPROTO_UDP:
             if is_set and name == UDP_ENCAP:
                 if len(raw) < 4:
