@@ -7,7 +7,7 @@ flipped it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 # How a raw socket sees ip_len / ip_off (rip_input):
 RAW_HDR_9 = "9"  # ip_len = payload only, ip_len/ip_off host order (FreeBSD <= 9.x)
@@ -97,9 +97,81 @@ _add(
 )
 
 
+#: One line per behaviour switch, for ``kstack profiles --switches`` and
+#: error messages.
+SWITCHES: dict[str, str] = {
+    "raw_ip_header": "what raw sockets see of ip_len/ip_off: '9' (payload length, host "
+    "order), '10' (whole length, host order) or '11' (untouched)",
+    "icmp_error_clears_ip_off": "icmp_error() clears ip_off in the error's header (9.3 on)",
+    "ifup_restores_loopback_route": "an interface coming back up re-adds the loopback "
+    "routes of its addresses (fixed before 9.0)",
+    "arp_static_survives_ifdown": "permanent ARP entries survive an interface down/up "
+    "(fixed before 9.0)",
+    "sorflush_clears_state": "sorflush() also wipes sb_state, losing SBS_CANTRCVMORE "
+    "(the bug fixed in 2006)",
+    "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
+}
+_RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def switch_names() -> list[str]:
+    return [f.name for f in fields(Profile) if f.name not in ("name", "description")]
+
+
+def parse_profile(spec: str) -> Profile:
+    """A named profile, or one derived from it: ``"9.0,sorflush_clears_state=1"``.
+
+    The spec is ``BASE[,SWITCH=VALUE...]``; booleans take 1/0, true/false,
+    yes/no or on/off. The derived profile is named after the whole spec.
+    Raises ValueError naming what is wrong."""
+    base_name, *items = [x.strip() for x in spec.split(",")]
+    base = get_profile(base_name)
+    if not items:
+        return base
+    known = switch_names()
+    changes: dict[str, object] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        raw = raw.strip()
+        if key not in known:
+            raise ValueError(
+                f"unknown profile switch {key!r} in {spec!r} (known: {', '.join(known)})"
+            )
+        if not eq:
+            raise ValueError(f"profile switch {key!r} in {spec!r} needs a value: {key}=VALUE")
+        if key == "raw_ip_header":
+            if raw not in _RAW_HDR_CHOICES:
+                raise ValueError(
+                    f"raw_ip_header must be one of {', '.join(_RAW_HDR_CHOICES)}, not {raw!r}"
+                )
+            changes[key] = raw
+        elif raw.lower() in _TRUE:
+            changes[key] = True
+        elif raw.lower() in _FALSE:
+            changes[key] = False
+        else:
+            raise ValueError(f"profile switch {key!r} takes 1 or 0 (true/false), not {raw!r}")
+    name = ",".join([base.name, *(f"{k}={_fmt(v)}" for k, v in changes.items())])
+    return base.derive(name, description=f"{base.name} with {', '.join(items)}", **changes)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return str(v)
+
+
 def get_profile(name: str | Profile) -> Profile:
+    """A Profile, a registered name, or a derived spec (see :func:`parse_profile`)."""
     if isinstance(name, Profile):
         return name
+    if not isinstance(name, str):
+        raise ValueError(f"a profile is a name or a Profile, not {type(name).__name__}")
+    if "," in name:
+        return parse_profile(name)
     try:
         return PROFILES[name]
     except KeyError:
