@@ -257,6 +257,27 @@ class VNet:
         self.events = []
         return ev
 
+    def pending_work(self) -> list[str]:
+        """What the stack still holds, one line each: reassembly queues,
+        packets waiting for ARP, queued netisr work."""
+        from kstack.netinet.ip_reass import SLOWTICK_NS, describe_ipq
+
+        out: list[str] = []
+        for bucket in self.ipq:
+            for fp in bucket:
+                left = fp.ttl * SLOWTICK_NS / NS
+                out.append(
+                    f"reassembly queue {describe_ipq(fp)}: {fp.nfrags} fragment(s), "
+                    f"times out within {left:g} s"
+                )
+        for ifp in self.ifnets:
+            for addr, lle in sorted(ifp.lle.items()):
+                if getattr(lle, "hold", None) is not None:
+                    out.append(f"a packet on {ifp.name} waiting for the ARP reply of {ntoa(addr)}")
+        if self.ipintrq:
+            out.append(f"{len(self.ipintrq)} packet(s) in the netisr IP queue")
+        return out
+
     # -- IP ID and timers ---------------------------------------------------
 
     def ip_randomid(self) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from kstack.kern.clock import NS
+from kstack.kern.clock import HZ, TICK_NS
 from kstack.kern.sysctl import CTLFLAG_RW, CTLFLAG_VNET, CTLTYPE_INT, Oid
 from kstack.net.if_var import IFF_NOARP, IFF_UP
 from kstack.netinet.ip import ntoa
@@ -99,10 +99,14 @@ def _table(ifp: Ifnet) -> dict[int, Llentry]:
 
 
 def _arm(lle: Llentry, seconds: int) -> None:
+    _arm_ticks(lle, seconds * HZ)
+
+
+def _arm_ticks(lle: Llentry, ticks: int) -> None:
     if lle.timer is not None:
         lle.timer.stop()
     clock = lle.ifp.vnet.kernel.clock
-    lle.timer = clock.callout(seconds * NS, arptimer, lle)
+    lle.timer = clock.callout(ticks * TICK_NS, arptimer, lle)
 
 
 def arptimer(lle: Llentry) -> None:
@@ -150,7 +154,7 @@ def arpresolve(ifp: Ifnet, m: Mbuf, dst: int, rt: Rtentry | None) -> bytes | Non
         if not lle.static and now + lle.preempt > lle.expire:
             # About to expire: refresh it before it does.
             arprequest(ifp, None, dst)
-            lle.preempt -= 1
+            lle.preempt = (lle.preempt - 1) & 0xFFFF
         return lle.mac
     if lle is None:
         lle = Llentry(ifp, dst)
@@ -234,9 +238,13 @@ def arpintr(ifp: Ifnet, pkt: bytes, mflags: int) -> Outcome:
             lle.mac = bytes(sha)
             lle.flags |= LLE_VALID
             lle.asked = 0
-            lle.expire = now + int(vnet.sc["net.link.ether.inet.max_age"])
-            lle.preempt = int(vnet.sc["net.link.ether.inet.maxtries"])
-            _arm(lle, lle.expire - now)
+            max_age = int(vnet.sc["net.link.ether.inet.max_age"])
+            lle.expire = now + max_age
+            lle.preempt = int(vnet.sc["net.link.ether.inet.maxtries"]) & 0xFFFF  # uint16_t
+            # callout_reset(hz * arpt_keep): an int product; callout(9) runs a
+            # delay of zero or less (overflow included) one tick later.
+            ticks = ((HZ * max_age + 2**31) & 0xFFFFFFFF) - 2**31
+            _arm_ticks(lle, ticks if ticks > 0 else 1)
             _release(ifp, lle)
     if op != ARPOP_REQUEST or itaddr != myaddr:
         return _LEARNED if op == ARPOP_REPLY else _IGNORED

@@ -41,4 +41,4 @@ def igmp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     if data[8] != 1 and igmp_type != IGMP_DVMRP:
         igmpstat.igps_rcv_badttl += 1
         return _BADTTL
-    return rip_input(vnet, m, hlen, plen)
+    return rip_input(vnet, m, hlen, plen, f"IGMP type 0x{igmp_type:02x}, passed on by igmp_input")

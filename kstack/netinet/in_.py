@@ -82,10 +82,8 @@ def in_localip(vnet: VNet, addr: int) -> bool:
 def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
     """rtinit(RTM_ADD) for the connected prefix."""
     ifp = ia.ifp
-    if ia.mask == 0xFFFFFFFF and ifp.flags & IFF_LOOPBACK:
-        # A /32 on lo0 is its own host route; the loopback route covers it.
-        ia.has_route = True
-        return
+    # in_ifinit: an address on a loopback interface is reached through a
+    # host route to itself (a /32 alias of lo0 included).
     flags = RTF_UP | (RTF_HOST if ia.mask == 0xFFFFFFFF else 0)
     fibs = (
         range(vnet.kernel.fibs)

@@ -59,7 +59,8 @@ class IpMoptions:
 def _moptions(so: Socket) -> IpMoptions:
     inp = so.inp
     if inp.moptions is None:
-        inp.moptions = IpMoptions(int(so.vnet.kernel.sc["net.inet.ip.mcast.loop"]))
+        # The int sysctl is copied into the u_char imo_multicast_loop.
+        inp.moptions = IpMoptions(int(so.vnet.kernel.sc["net.inet.ip.mcast.loop"]) & 0xFF)
     imo: IpMoptions = inp.moptions
     return imo
 

@@ -100,6 +100,20 @@ def ip_next_mtu(mtu: int, direction: int) -> int:
     return 0
 
 
+# Why icmp_input passed a message on to rip_input (said when no raw socket takes it).
+_WHY_MCAST_QUOTE = "ICMP error quoting a multicast packet (icps_badcode)"
+_WHY_BMCAST_ECHO = "broadcast or multicast echo request not answered (net.inet.icmp.bmcastecho=0)"
+_WHY_BMCAST_TSTAMP = (
+    "broadcast or multicast timestamp request not answered (net.inet.icmp.bmcastecho=0)"
+)
+_WHY_SHORT_TSTAMP = "short timestamp request not answered (icps_badlen)"
+_WHY_NO_MASKREPL = "mask request not answered (net.inet.icmp.maskrepl=0, or too short)"
+_WHY_MASK_NOADDR = "mask request: no address on the receiving interface"
+_WHY_BADCODE = "ICMP error with a bad code (icps_badcode)"
+_WHY_CTLINPUT = "ICMP error, reported to the protocol it quotes"
+_WHY_MAXTYPE = "ICMP type above ICMP_MAXTYPE"
+
+
 def badport_bandlim(vnet: VNet, which: int) -> bool:
     """True when a response of kind ``which`` may be sent now.
 
@@ -139,7 +153,7 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
     icmp_type = data[hlen]
     code = data[hlen + 1]
     if icmp_type > ICMP_MAXTYPE:
-        return rip_input(vnet, m, hlen, icmplen)
+        return rip_input(vnet, m, hlen, icmplen, _WHY_MAXTYPE)
     icmpstat.icps_inhist[icmp_type] += 1
 
     if icmp_type in (ICMP_UNREACH, ICMP_TIMXCEED, ICMP_PARAMPROB, ICMP_SOURCEQUENCH):
@@ -152,7 +166,7 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
             bad = code != 0
         if bad:
             icmpstat.icps_badcode += 1
-            return rip_input(vnet, m, hlen, icmplen)
+            return rip_input(vnet, m, hlen, icmplen, _WHY_BADCODE)
         inner = hlen + 8
         if icmplen < ICMP_ADVLENMIN or len(data) < inner + 20:
             icmpstat.icps_badlen += 1
@@ -168,14 +182,14 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         inner_dst = int.from_bytes(data[inner + 16 : inner + 20], "big")
         if in_multicast(inner_dst):
             icmpstat.icps_badcode += 1
-            return rip_input(vnet, m, hlen, icmplen)
+            return rip_input(vnet, m, hlen, icmplen, _WHY_MCAST_QUOTE)
         vnet.icmp_ctlinput(icmp_type, code, m, hlen)
-        return rip_input(vnet, m, hlen, icmplen)
+        return rip_input(vnet, m, hlen, icmplen, _WHY_CTLINPUT)
 
     if icmp_type == ICMP_ECHO:
         if not vnet.sc["net.inet.icmp.bmcastecho"] and m.flags & (M_BCAST | M_MCAST):
             icmpstat.icps_bmcastecho += 1
-            return rip_input(vnet, m, hlen, icmplen)
+            return rip_input(vnet, m, hlen, icmplen, _WHY_BMCAST_ECHO)
         data[hlen] = ICMP_ECHOREPLY
         if not badport_bandlim(vnet, BANDLIM_ICMP_ECHO):
             return _RATELIMITED
@@ -184,11 +198,11 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
     if icmp_type == ICMP_TSTAMP:
         if not vnet.sc["net.inet.icmp.bmcastecho"] and m.flags & (M_BCAST | M_MCAST):
             icmpstat.icps_bmcasttstamp += 1
-            return rip_input(vnet, m, hlen, icmplen)
+            return rip_input(vnet, m, hlen, icmplen, _WHY_BMCAST_TSTAMP)
         if icmplen < ICMP_TSLEN:
             # "break" out of the switch: the request still goes to raw.
             icmpstat.icps_badlen += 1
-            return rip_input(vnet, m, hlen, icmplen)
+            return rip_input(vnet, m, hlen, icmplen, _WHY_SHORT_TSTAMP)
         data[hlen] = ICMP_TSTAMPREPLY
         now = iptime(vnet)
         U32.pack_into(data, hlen + 12, now)  # receive time
@@ -199,7 +213,7 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
 
     if icmp_type == ICMP_MASKREQ:
         if not vnet.sc["net.inet.icmp.maskrepl"] or icmplen < ICMP_MASKLEN:
-            return rip_input(vnet, m, hlen, icmplen)
+            return rip_input(vnet, m, hlen, icmplen, _WHY_NO_MASKREPL)
         dst = int.from_bytes(data[16:20], "big")
         src = int.from_bytes(data[12:16], "big")
         # ifaof_ifpforaddr(): the receiving interface's address whose
@@ -215,10 +229,15 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
                     ia = cand
                     break
         if ia is None:
-            return rip_input(vnet, m, hlen, icmplen)
+            return rip_input(vnet, m, hlen, icmplen, _WHY_MASK_NOADDR)
         data[hlen] = ICMP_MASKREPLY
         fake = int(vnet.sc["net.inet.icmp.maskfake"])
-        U32.pack_into(data, hlen + 8, fake if fake else ia.mask)
+        if fake:
+            # Stored as the host-order u_int it is, without htonl().
+            le = not vnet.kernel.big_endian
+            data[hlen + 8 : hlen + 12] = fake.to_bytes(4, "little" if le else "big")
+        else:
+            U32.pack_into(data, hlen + 8, ia.mask)
         if src == 0 and ia.ifp.flags & IFF_BROADCAST:
             # A request from 0.0.0.0 is answered to the subnet broadcast.
             data[12:16] = ia.broadaddr.to_bytes(4, "big")
@@ -237,7 +256,7 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
             else:
                 # "break": counted, then still handed to raw sockets.
                 icmpstat.icps_badlen += 1
-        return rip_input(vnet, m, hlen, icmplen)
+        return rip_input(vnet, m, hlen, icmplen, "redirect")
 
     return rip_input(vnet, m, hlen, icmplen)
 
@@ -271,7 +290,8 @@ def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: i
     if proto == IPPROTO_ICMP and icmp_type != ICMP_REDIRECT and data[hlen] not in _INFO_TYPES:
         icmpstat.icps_oldicmp += 1
         return
-    quotelen = int(vnet.sc["net.inet.icmp.quotelen"])
+    # min() and max() work on u_int: a negative quotelen is a huge one.
+    quotelen = int(vnet.sc["net.inet.icmp.quotelen"]) & 0xFFFFFFFF
     if proto == IPPROTO_TCP and len(data) >= hlen + 20:
         th_off = (data[hlen + 12] >> 4) << 2
         if th_off < 20 or th_off + hlen > ip_len:
@@ -361,7 +381,7 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> str:
         newsrc = rt.ifa.addr
     data[16:20] = data[12:16]
     data[12:16] = newsrc.to_bytes(4, "big")
-    data[8] = int(vnet.sc["net.inet.ip.ttl"])
+    data[8] = int(vnet.sc["net.inet.ip.ttl"]) & 0xFF  # the int ip_defttl into u_char ip_ttl
     hlen = (data[0] & 0x0F) << 2
     if hlen > 20:
         from kstack.netinet.ip_options import icmp_reflect_options

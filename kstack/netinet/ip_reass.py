@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from kstack.kern.clock import NS
 from kstack.kern.mbuf import Mbuf
-from kstack.netinet.ip import IP_MAXPACKET, IP_MF, IP_OFFMASK, IPTOS_ECN_CE, IPTOS_ECN_MASK
+from kstack.netinet.ip import (
+    IP_MAXPACKET,
+    IP_MF,
+    IP_OFFMASK,
+    IPTOS_ECN_CE,
+    IPTOS_ECN_MASK,
+    ntoa,
+)
 from kstack.outcome import HELD, Outcome, dropped
 
 if TYPE_CHECKING:
@@ -44,7 +51,7 @@ class Frag:
 class Ipq:
     key: tuple[int, int, int, int]
     frags: list[Frag] = field(default_factory=list)
-    nfrags: int = 0
+    nfrags: int = 0  # a u_char in the kernel: kept in 0..255
     ttl: int = IPFRAGTTL
     rcvif: object = None
     fib: int = 0
@@ -111,7 +118,7 @@ def ip_reass(
         ipstat.ips_toosmall += 1
         ipstat.ips_fragdropped += 1
         if fp is not None:
-            fp.nfrags -= 1  # the kernel decrements here although it never counted it
+            fp.nfrags = (fp.nfrags - 1) & 0xFF  # the kernel decrements though it never counted it
         return _TOOSMALL
     off = (ip_off & IP_OFFMASK) << 3
     ipstat.ips_fragments += 1
@@ -123,21 +130,21 @@ def ip_reass(
         vnet.ipq_count += 1
         vnet.ip_slowtimo_arm()
         return _HELD
-    fp.nfrags += 1
+    fp.nfrags = (fp.nfrags + 1) & 0xFF  # u_char ipq_nfrags wraps at 256
     first = fp.frags[0]
     ecn = tos & IPTOS_ECN_MASK
     ecn0 = first.tos & IPTOS_ECN_MASK
     if ecn == IPTOS_ECN_CE:
         if ecn0 == 0:
             ipstat.ips_fragdropped += 1
-            fp.nfrags -= 1
+            fp.nfrags = (fp.nfrags - 1) & 0xFF
             return _DROPFRAG
         if ecn0 != IPTOS_ECN_CE:
             first.tos |= IPTOS_ECN_CE
             first.header[1] |= IPTOS_ECN_CE
     if ecn == 0 and ecn0 != 0:
         ipstat.ips_fragdropped += 1
-        fp.nfrags -= 1
+        fp.nfrags = (fp.nfrags - 1) & 0xFF
         return _DROPFRAG
     frags = fp.frags
     idx = 0
@@ -149,7 +156,7 @@ def ip_reass(
         if i > 0:
             if i >= frag.length:
                 ipstat.ips_fragdropped += 1
-                fp.nfrags -= 1
+                fp.nfrags = (fp.nfrags - 1) & 0xFF
                 return _DROPFRAG
             frag.data = frag.data[i:]
             frag.off += i
@@ -167,7 +174,7 @@ def ip_reass(
             break
         del frags[j]
         ipstat.ips_fragdropped += 1
-        fp.nfrags -= 1
+        fp.nfrags = (fp.nfrags - 1) & 0xFF
     nxt = 0
     for q in frags:
         if q.off != nxt:
@@ -195,6 +202,12 @@ def ip_reass(
     return Mbuf(whole, m.rcvif, m.fib, m.flags), fhlen, total
 
 
+def describe_ipq(fp: Ipq) -> str:
+    """``src > dst id N proto P`` of a reassembly queue."""
+    ip_id, src, dst, proto = fp.key
+    return f"{ntoa(src)} > {ntoa(dst)} id {ip_id} proto {proto}"
+
+
 def _check_limit(vnet: VNet, bucket: list[Ipq], fp: Ipq, maxfrags: int) -> Outcome:
     if fp.nfrags > maxfrags:
         vnet.ipstat.ips_fragdropped += fp.nfrags
@@ -212,6 +225,12 @@ def ip_slowtimo(vnet: VNet) -> None:
             if fp.ttl == 0:
                 ipstat.ips_fragtimeout += fp.nfrags
                 _free(vnet, bucket, fp)
+                if vnet.record_events:
+                    vnet.note(
+                        None,
+                        f"ip_slowtimo: reassembly of {describe_ipq(fp)} timed out",
+                        dropped("ips_fragtimeout", f"{fp.nfrags} fragment(s) freed"),
+                    )
     maxnipq = int(vnet.sc["net.inet.ip.maxfragpackets"])
     if maxnipq >= 0 and vnet.ipq_count > maxnipq:
         for bucket in vnet.ipq:

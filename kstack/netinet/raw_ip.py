@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from kstack.kern.uipc_socket import Socket
     from kstack.net.vnet import VNet
 
-_NOPROTO = dropped("ips_noproto")
 
 # A private mbuf flag: icmp_input byte-swapped the quoted header's ip_len in
 # place (FreeBSD 9 and earlier), so raw readers see it in host order.
@@ -115,15 +114,33 @@ def render_header(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> bytes:
     return bytes(out)
 
 
-def rip_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
+def _no_listener(m: Mbuf, hlen: int, why: str) -> Outcome:
+    """ips_noproto, saying what the packet was and why it ended here."""
+    data = m.data
+    proto = data[9]
+    if proto == 1 and len(data) > hlen:  # ICMP
+        from kstack.decode import ICMP_NAMES
+
+        t = data[hlen]
+        name = f"ICMP {ICMP_NAMES.get(t, f'type {t}')}"
+        head = f"{name}: {why}" if why else name
+    elif why:
+        head = why
+    else:
+        head = f"protocol {proto} has no handler"
+    return dropped("ips_noproto", f"{head}; no raw socket listening")
+
+
+def rip_input(vnet: VNet, m: Mbuf, hlen: int, plen: int, why: str = "") -> Outcome:
     """Give a copy to every raw socket that matches; none matching is
-    ips_noproto and takes back the ips_delivered ip_input counted."""
+    ips_noproto and takes back the ips_delivered ip_input counted.
+    ``why`` says why the caller passed the packet on (for the outcome)."""
     ripcb: RawPcbinfo = vnet.ripcbinfo
     ipstat = vnet.ipstat
     if not ripcb.wild and not ripcb.exact:
         ipstat.ips_noproto += 1
         ipstat.ips_delivered -= 1
-        return _NOPROTO
+        return _no_listener(m, hlen, why)
     data = m.data
     proto = data[9]
     src = int.from_bytes(data[12:16], "big")
@@ -160,7 +177,7 @@ def rip_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     if not matches:
         ipstat.ips_noproto += 1
         ipstat.ips_delivered -= 1
-        return _NOPROTO
+        return _no_listener(m, hlen, why)
     payload = render_header(vnet, m, hlen, plen)
     srcaddr = (ntoa(src), 0)
     got: list[str] = []
