@@ -1,21 +1,14 @@
 """Shared fixtures for the black-box conformance suites.
 
 ``kernel``, ``profile``, ``delta`` and ``match_frame`` come from the kstack
-pytest plugin; this file adds the standard topology of fixtures/packets.py.
+pytest plugin; this file adds the standard topology of kstack.testing.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from fixtures import packets  # noqa: E402
+from kstack import testing as packets
 
 
 @pytest.fixture

@@ -1,168 +1,84 @@
 """The ``kstack`` command: replay, netstat, sysctl, profiles.
 
-Every expected failure (bad capture, bad scenario, unknown sysctl...) is
-one line on stderr, ``kstack: error: ...``, and exit status 2.
+Every expected failure (bad capture, bad scenario, unknown sysctl, a bad
+flag...) is one line on stderr, ``kstack: error: ...``, and exit status 2.
+``kstack replay`` exits 0 when the replay ran, 1 when ``--check`` or
+``--compare`` found a difference (as diff(1) does).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
+import math
 import os
-import struct
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, BinaryIO
 
 import kstack
+from kstack.check import Checker, CheckItem
+from kstack.compare import Comparison, PacketDiff
+from kstack.decode import decode
+from kstack.frames import CHECK_DONT_CARE, FIELD_NAMES, expand_fields
 from kstack.kern.clock import NS
 from kstack.kern.kernel import Kernel
+from kstack.net.if_var import IFT_LOOP
 from kstack.netstat import format_netstat_s
-from kstack.outcome import Outcome
-from kstack.pcapio import LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapError, PcapngWriter
+from kstack.outcome import KINDS, Outcome
+from kstack.pcapio import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    TS_LIMIT_NS,
+    PcapError,
+    PcapngWriter,
+)
+from kstack.profiles import PROFILES, SWITCHES, Profile, get_profile, switch_names
 from kstack.replay import (
+    CaptureSource,
     PacketResult,
+    Replay,
     ReplayError,
     SentFrame,
     Summary,
-    link_name,
-    replay,
+    TimerResult,
     summary_dict,
 )
-from kstack.scenario import ScenarioError, parse_scenario
+from kstack.scenario import Scenario, ScenarioError, parse_scenario
 
 __all__ = ["main", "decode"]
 
-_ICMP_NAMES = {
-    0: "echo reply",
-    3: "unreach",
-    4: "source quench",
-    5: "redirect",
-    8: "echo request",
-    11: "time exceeded",
-    12: "param problem",
-    13: "timestamp",
-    14: "timestamp reply",
-    17: "mask request",
-    18: "mask reply",
-}
-_PROTO_NAMES = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 46: "RSVP", 47: "GRE", 50: "ESP"}
-_HH = struct.Struct("!HH")
+_EPILOG_REPLAY = """\
+exit status: 0 the replay ran (and --check/--compare found no difference),
+1 --check or --compare found a difference, 2 bad input or a bad flag.
+Precedence: a flag beats the scenario file, which beats the default.
+See docs/replay.md for the default host, --check pairing and the JSON lines."""
 
 
-def _ip4(b: bytes) -> str:
-    return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}"
+class _UsageError(Exception):
+    pass
 
 
-def decode_ip(ip: bytes) -> str:
-    """A tcpdump-like one-line summary of an IPv4 packet (hand decoded)."""
-    if len(ip) < 20:
-        return f"IP truncated ({len(ip)} bytes)"
-    if ip[0] >> 4 != 4:
-        return f"IP version {ip[0] >> 4}"
-    hl = (ip[0] & 15) * 4
-    src, dst = _ip4(ip[12:16]), _ip4(ip[16:20])
-    tlen, ident = _HH.unpack_from(ip, 2)
-    off = _HH.unpack_from(ip, 6)[0]
-    proto, ttl = ip[9], ip[8]
-    s = f"{src} > {dst} "
-    frag = off & 0x1FFF
-    flags = []
-    if off & 0x2000:
-        flags.append("MF")
-    if off & 0x4000:
-        flags.append("DF")
-    tail = ""
-    if frag or off & 0x2000:
-        tail = f" frag id={ident} off={frag * 8}{'+' if off & 0x2000 else ''}"
-    elif off & 0x4000:
-        tail = " DF"
-    if ttl <= 1:
-        tail += f" ttl={ttl}"
-    p = ip[hl:] if hl >= 20 else b""
-    name = _PROTO_NAMES.get(proto, f"proto {proto}")
-    if frag:
-        return f"{s}{name}{tail}"
-    if proto == 1 and len(p) >= 2:
-        t, c = p[0], p[1]
-        what = _ICMP_NAMES.get(t, f"type {t}")
-        body = f"ICMP {what}" + (f" code {c}" if c or t in (3, 5, 11, 12) else "")
-        if t in (0, 8) and len(p) >= 8:
-            ident, seq = _HH.unpack_from(p, 4)
-            body += f" id {ident} seq {seq}"
-        return f"{s}{body}, length {tlen}{tail}"
-    if proto == 17 and len(p) >= 4:
-        sp, dp = _HH.unpack_from(p, 0)
-        return f"{src}.{sp} > {dst}.{dp} UDP, length {tlen}{tail}"
-    if proto == 6 and len(p) >= 4:
-        sp, dp = _HH.unpack_from(p, 0)
-        return f"{src}.{sp} > {dst}.{dp} TCP, length {tlen}{tail}"
-    return f"{s}{name}, length {tlen}{tail}"
-
-
-def decode(frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
-    """One-line summary of an Ethernet frame (or a raw IPv4 packet)."""
-    if linktype != LINKTYPE_ETHERNET:
-        if linktype == LINKTYPE_RAW:
-            return decode_ip(frame)
-        return f"{link_name(linktype)} frame, {len(frame)} bytes"
-    if len(frame) < 14:
-        return f"runt frame ({len(frame)} bytes)"
-    et = _HH.unpack_from(frame, 12)[0]
-    if et == 0x0800:
-        return decode_ip(frame[14:])
-    if et == 0x0806 and len(frame) >= 42:
-        op = _HH.unpack_from(frame, 20)[0]
-        spa, tpa = _ip4(frame[28:32]), _ip4(frame[38:42])
-        if op == 1:
-            return f"ARP who-has {tpa} tell {spa}"
-        if op == 2:
-            return f"ARP reply {spa} is-at {':'.join(f'{x:02x}' for x in frame[22:28])}"
-        return f"ARP op {op}"
-    if et == 0x86DD:
-        return "IPv6"
-    return f"ethertype 0x{et:04x}, {len(frame)} bytes"
-
-
-def _outcome_dict(o: Outcome | None) -> dict[str, str] | None:
-    if o is None:
-        return None
-    return {"kind": o.kind, "reason": o.reason, "to": o.to, "detail": o.detail}
-
-
-def _sent_dict(f: SentFrame) -> dict[str, Any]:
-    return {"iface": f.iface, "reason": f.reason, "len": len(f.data), "decode": decode(f.data)}
-
-
-class _Writer:
-    """pcapng output of every frame the stack sent."""
-
-    def __init__(self, fh: BinaryIO, k: Kernel) -> None:
-        self.w = PcapngWriter(fh, shb_comment="frames sent by kstack replay")
-        self.k = k
-        self.ids: dict[str, int] = {}
-        self.count = 0
-
-    def add(self, f: SentFrame, why: str) -> None:
-        ifid = self.ids.get(f.iface)
-        if ifid is None:
-            ifp = self.k.iface(f.iface)
-            lt = LINKTYPE_ETHERNET if ifp.lladdr else LINKTYPE_RAW
-            ifid = self.w.add_interface(lt, f.iface)
-            self.ids[f.iface] = ifid
-        self.w.write(ifid, max(0, f.ts_ns), f.data, comment=f"{f.reason}; {why}")
-        self.count += 1
-
-
-def _ts(ts_ns: int, first: int) -> str:
-    return f"{(ts_ns - first) / NS:.6f}"
+def _one_line(msg: object) -> str:
+    return " ".join(str(msg).split())
 
 
 def _fail(msg: object) -> int:
-    text = " ".join(str(msg).split())
-    print(f"kstack: error: {text}", file=sys.stderr)
+    print(f"kstack: error: {_one_line(msg)}", file=sys.stderr)
     return 2
+
+
+def _oserror(e: OSError) -> str:
+    """``what: strerror (ENAME)`` instead of Python's ``[Errno N] ...``."""
+    code = errno.errorcode.get(e.errno or 0, "")
+    msg = e.strerror or str(e)
+    if e.filename and str(e.filename) not in msg:
+        msg = f"{e.filename}: {msg}"
+    return f"{msg} ({code})" if code and code not in msg else msg
 
 
 def _parse_sysctl_args(items: Sequence[str]) -> list[tuple[str, object]]:
@@ -175,184 +91,666 @@ def _parse_sysctl_args(items: Sequence[str]) -> list[tuple[str, object]]:
     return out
 
 
-def _oserror(e: OSError) -> str:
-    code = errno.errorcode.get(e.errno or 0, "")
-    msg = e.strerror or str(e)
-    return f"{msg} ({code})" if code and code not in msg else msg
+def _ts(ts_ns: int, first: int) -> str:
+    return f"{(ts_ns - first) / NS:.6f}"
+
+
+# -- output --------------------------------------------------------------------------
+
+
+def _frame_decode(f: SentFrame) -> str:
+    return decode(f.data, f.linktype)
+
+
+def _outcome_dict(o: Outcome | None) -> dict[str, str] | None:
+    if o is None:
+        return None
+    return {"kind": o.kind, "reason": o.reason, "to": o.to, "detail": o.detail}
+
+
+def _sent_dict(f: SentFrame) -> dict[str, Any]:
+    return {"iface": f.iface, "reason": f.reason, "len": len(f.data), "decode": _frame_decode(f)}
+
+
+def _counter_text(counters: dict[str, dict[str, int]]) -> str:
+    parts = [f"{k}+{v}" if v > 0 else f"{k}{v}" for b in counters.values() for k, v in b.items()]
+    return "    counters: " + " ".join(parts)
+
+
+class _Report:
+    """Writes replay results to stdout as text or JSON Lines."""
+
+    def __init__(self, out: IO[str], *, json_mode: bool, quiet: bool) -> None:
+        self.out = out
+        self.json = json_mode
+        self.quiet = quiet
+        self.first: int | None = None
+
+    def emit(self, obj: dict[str, Any]) -> None:
+        self.out.write(json.dumps(obj) + "\n")
+
+    def line(self, s: str) -> None:
+        self.out.write(s + "\n")
+
+    def note(self, s: str) -> None:
+        if self.json:
+            self.emit({"type": "note", "text": s})
+        elif not self.quiet:
+            self.line(f"# {s}")
+
+    def _rel(self, ts_ns: int) -> str:
+        if self.first is None:
+            self.first = ts_ns
+        return _ts(ts_ns, self.first)
+
+    def timer(self, t: TimerResult, before: int | None) -> None:
+        if self.quiet:
+            return
+        if self.json:
+            self.emit(
+                {
+                    "type": "event",
+                    "ts_ns": t.ts_ns,
+                    "what": "; ".join(e.what for e in t.events) or "timer",
+                    "events": [
+                        {"what": e.what, "iface": e.ifname, "outcome": _outcome_dict(e.outcome)}
+                        for e in t.events
+                    ],
+                    "sent": [_sent_dict(f) for f in t.sent],
+                    "counters": t.counters or {},
+                    "before_packet": before,
+                }
+            )
+            return
+        rel = self._rel(t.ts_ns)
+        if t.events:
+            for e in t.events:
+                self.line(f"@ {rel} timer: {e.what}" + (f": {e.outcome}" if e.outcome else ""))
+        else:
+            self.line(f"@ {rel} timer")
+        for f in t.sent:
+            self.line(f"    {f.iface} < {_frame_decode(f)} [{f.reason}]")
+        if t.counters:
+            self.line(_counter_text(t.counters))
+
+    def packet(self, r: PacketResult, checks: list[CheckItem]) -> None:
+        for t in r.timers:
+            self.timer(t, r.index)
+        if self.quiet:
+            for c in checks:
+                self.check(c)
+            return
+        if self.json:
+            self.emit(
+                {
+                    "type": "packet",
+                    "index": r.index,
+                    "ts_ns": r.ts_ns,
+                    "linktype": r.linktype,
+                    "iface": r.iface,
+                    "decode": decode(r.frame, r.frame_linktype)
+                    if r.skipped is None or r.own
+                    else None,
+                    "outcome": _outcome_dict(r.outcome),
+                    "skipped": r.skipped,
+                    "own": r.own,
+                    "sent": [_sent_dict(f) for f in r.sent],
+                    "events": [
+                        {
+                            "ts_ns": e.ts,
+                            "what": e.what,
+                            "iface": e.ifname,
+                            "outcome": _outcome_dict(e.outcome),
+                        }
+                        for e in r.events
+                    ],
+                    "counters": r.counters or {},
+                }
+            )
+            for c in checks:
+                self.check(c)
+            return
+        rel = self._rel(r.ts_ns)
+        if r.own:
+            head = f"#{r.index} {rel} {decode(r.frame, r.frame_linktype)}: skipped: {r.skipped}"
+        elif r.skipped is not None:
+            head = f"#{r.index} {rel} skipped: {r.skipped}"
+        else:
+            head = f"#{r.index} {rel} {decode(r.frame, r.frame_linktype)}: {r.outcome}"
+        lines = [head]
+        for e in r.events:
+            lines.append(f"    event: {e.what}" + (f": {e.outcome}" if e.outcome else ""))
+        for f in r.sent:
+            lines.append(f"    {f.iface} < {_frame_decode(f)} [{f.reason}]")
+        if r.counters:
+            lines.append(_counter_text(r.counters))
+        self.out.write("".join(s + "\n" for s in lines))
+        for c in checks:
+            self.check(c)
+
+    def check(self, c: CheckItem, link: bool = True) -> None:
+        lt = LINKTYPE_ETHERNET if link else LINKTYPE_RAW
+        if self.json:
+            self.emit(
+                {
+                    "type": "check",
+                    "status": c.status,
+                    "expected": None
+                    if c.expected is None
+                    else {
+                        "index": c.expected.index,
+                        "ts_ns": c.expected.ts_ns,
+                        "decode": decode(c.expected.frame, lt),
+                    },
+                    "actual": None
+                    if c.actual is None
+                    else {
+                        "in_reply_to": c.actual.index or None,
+                        "ts_ns": c.actual.ts_ns,
+                        "reason": c.actual.why,
+                        "decode": decode(c.actual.frame, lt),
+                    },
+                    "diffs": [
+                        {"field": d.name, "got": d.got.hex(), "expected": d.expected.hex()}
+                        for d in c.diffs
+                    ],
+                }
+            )
+            return
+        if c.status == "match" and self.quiet:
+            return
+        act = ""
+        if c.actual is not None:
+            src = f"reply to #{c.actual.index}" if c.actual.index else "timer"
+            act = f"kstack's frame ({src}, {c.actual.why})"
+        if c.status == "match":
+            assert c.expected is not None
+            self.line(f"    check: #{c.expected.index} matches {act}")
+        elif c.status == "differ":
+            assert c.expected is not None
+            self.line(f"    check: #{c.expected.index} differs from {act}:")
+            for d in c.diffs:
+                self.line(f"        {d}")
+        elif c.status == "missing":
+            assert c.expected is not None
+            self.line(
+                f"    check: #{c.expected.index} missing: the host sent "
+                f"{decode(c.expected.frame, lt)}; kstack sent nothing like it"
+            )
+        else:
+            assert c.actual is not None
+            self.line(
+                f"    check: extra: {act}: {decode(c.actual.frame, lt)}; "
+                "the host sent nothing like it"
+            )
+
+    def diff(self, d: PacketDiff, a: str, b: str) -> None:
+        r = d.result
+        what = decode(r.frame, r.frame_linktype) if r is not None else "after the last record"
+        if self.json:
+            self.emit(
+                {
+                    "type": "diff",
+                    "index": d.index or None,
+                    "ts_ns": d.ts_ns,
+                    "decode": what,
+                    "a": {"profile": a, "outcome": _outcome_dict(d.a), "skipped": d.a_skip},
+                    "b": {"profile": b, "outcome": _outcome_dict(d.b), "skipped": d.b_skip},
+                    "frames": [
+                        {
+                            "a": None if p.a is None else _sent_dict(p.a),
+                            "b": None if p.b is None else _sent_dict(p.b),
+                            "diffs": [
+                                {"field": x.name, "a": x.got.hex(), "b": x.expected.hex()}
+                                for x in p.diffs
+                            ],
+                        }
+                        for p in d.frames
+                    ],
+                }
+            )
+            return
+        head = f"#{d.index} {self._rel(d.ts_ns)} {what}" if d.index else f"end: {what}"
+        self.line(head)
+        if d.outcome_differs or d.index:
+            self.line(f"    {a}: {d.a if d.a is not None else 'skipped: ' + str(d.a_skip)}")
+            self.line(f"    {b}: {d.b if d.b is not None else 'skipped: ' + str(d.b_skip)}")
+        for i, p in enumerate(d.frames, 1):
+            if p.a is None or p.b is None:
+                side, f = (a, p.a) if p.b is None else (b, p.b)
+                assert f is not None
+                self.line(f"    frame {i}: only {side} sent {f.iface} < {_frame_decode(f)}")
+            elif not p.diffs:
+                self.line(f"    frame {i}: {a} sent on {p.a.iface}, {b} on {p.b.iface}")
+            else:
+                self.line(f"    frame {i}: {_frame_decode(p.a)}")
+                for x in p.diffs:
+                    span = f"{x.name} [{x.start}:{x.end}]"
+                    self.line(f"        {span}: {a} {x.got.hex()}, {b} {x.expected.hex()}")
+
+
+class _Progress:
+    """A progress bar on stderr (rich, refreshed by hand: no thread)."""
+
+    def __init__(self, total: int | None, name: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        columns: list[Any] = [TextColumn("[bold]{task.description}")]
+        if total:
+            columns += [BarColumn(), MofNCompleteColumn()]
+        else:
+            columns += [TextColumn("{task.completed} records")]
+        columns += [TextColumn("{task.fields[rate]}")]
+        if total:
+            columns.append(TimeRemainingColumn())
+        self.p = Progress(
+            *columns,
+            console=Console(file=sys.stderr),
+            transient=True,
+            auto_refresh=False,
+        )
+        self.task = self.p.add_task(f"replaying {name}", total=total or None, rate="")
+        self.p.start()
+
+    def update(self, done: int) -> None:
+        task = self.p.tasks[0]
+        speed = task.speed
+        rate = f"{speed:,.0f} records/s" if speed else ""
+        self.p.update(self.task, completed=done, rate=rate)
+        self.p.refresh()
+
+    def stop(self) -> None:
+        self.p.stop()
+
+
+class _OutFile:
+    """``--out``: pcapng written to a temporary file beside the target and
+    renamed over it only when the replay succeeds."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        d = os.path.dirname(os.path.abspath(path))
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=".kstack-out-", suffix=".pcapng", dir=d)
+        except OSError as e:
+            raise OSError(e.errno, f"--out {path}: {e.strerror}") from None
+        self.fh: BinaryIO = os.fdopen(fd, "wb")
+        self.w = PcapngWriter(self.fh, shb_comment="frames sent by kstack replay")
+        self.ids: dict[str, tuple[int, int]] = {}
+        self.count = 0
+
+    def interfaces(self, k: Kernel) -> None:
+        for ifp in k.vnet0.ifnets:
+            self._iface(ifp.name, ifp.type == IFT_LOOP)
+
+    def _iface(self, name: str, loop: bool) -> tuple[int, int]:
+        got = self.ids.get(name)
+        if got is None:
+            lt = LINKTYPE_NULL if loop else LINKTYPE_ETHERNET
+            got = (self.w.add_interface(lt, name), lt)
+            self.ids[name] = got
+        return got
+
+    def add(self, f: SentFrame, why: str) -> None:
+        ifid, lt = self._iface(f.iface, f.linktype == LINKTYPE_RAW)
+        data = f.data
+        if lt == LINKTYPE_NULL:
+            data = (2).to_bytes(4, "little") + data  # AF_INET in the host's order
+        ts = min(max(0, f.ts_ns), TS_LIMIT_NS - 1)
+        self.w.write(ifid, ts, data, comment=f"{f.reason}; {why}")
+        self.count += 1
+
+    def commit(self) -> None:
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_out(a: argparse.Namespace) -> None:
+    if a.out is None:
+        return
+    if a.out == "-":
+        raise ValueError("--out needs a file name (standard output carries the report)")
+    if os.path.isdir(a.out):
+        raise ValueError(f"--out {a.out}: is a directory")
+    if a.capture != "-" and _same_file(a.out, a.capture):
+        raise ValueError(f"--out {a.out} would overwrite the capture being replayed")
+    if a.scenario and _same_file(a.out, a.scenario):
+        raise ValueError(f"--out {a.out} would overwrite the scenario file")
+
+
+def _profile_name(p: str | Profile) -> str:
+    return p.name if isinstance(p, Profile) else p
 
 
 # -- replay ------------------------------------------------------------------------
 
 
 def _cmd_replay(a: argparse.Namespace) -> int:
-    out = sys.stdout
+    # Everything is checked before any file is written.
     sysctls = _parse_sysctl_args(a.sysctl)
-    scenario = parse_scenario(a.scenario) if a.scenario else None
-    if scenario is not None and a.host:
+    if a.scenario and a.host:
         raise ValueError("--host and --scenario cannot be used together")
-    state: dict[str, Any] = {"first": None, "writer": None}
-    out_fh: BinaryIO | None = None
-    progress: Any = None
-    task: Any = None
-    if not a.quiet and not a.json and sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn
-
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description} {task.completed} records"),
-            console=Console(file=sys.stderr),
-            transient=True,
-        )
-        task = progress.add_task("replaying", total=None)
-
-    def on_note(s: str) -> None:
-        if a.json:
-            out.write(json.dumps({"type": "note", "text": s}) + "\n")
-        elif not a.quiet:
-            out.write(f"# {s}\n")
-
-    def on_event(r: PacketResult) -> None:
-        if state["first"] is None:
-            state["first"] = r.ts_ns
-        w: _Writer | None = state["writer"]
-        if w is not None:
-            for f in r.before:
-                w.add(f, f"timer before packet #{r.index}")
-            for f in r.sent:
-                w.add(f, f"in reply to packet #{r.index}")
-        if progress is not None and r.index % 256 == 0:
-            progress.update(task, completed=r.index)
-        if a.quiet:
-            return
-        if a.json:
-            obj = {
-                "type": "packet",
-                "index": r.index,
-                "ts_ns": r.ts_ns,
-                "linktype": r.linktype,
-                "decode": decode(r.frame) if r.skipped is None else None,
-                "outcome": _outcome_dict(r.outcome),
-                "skipped": r.skipped,
-                "before": [_sent_dict(f) for f in r.before],
-                "sent": [_sent_dict(f) for f in r.sent],
-                "events": [
-                    {
-                        "ts_ns": e.ts,
-                        "what": e.what,
-                        "iface": e.ifname,
-                        "outcome": _outcome_dict(e.outcome),
-                    }
-                    for e in r.events
-                ],
-                "counters": r.counters or {},
-            }
-            out.write(json.dumps(obj) + "\n")
-            return
-        lines = []
-        for e in r.events:
-            lines.append(f"    event: {e.what}" + (f": {e.outcome}" if e.outcome else ""))
-        for f in r.before:
-            lines.append(f"    {f.iface} < sent by timer: {decode(f.data)} [{f.reason}]")
-        t = _ts(r.ts_ns, state["first"])
-        if r.skipped is not None:
-            head = f"#{r.index} {t} skipped: {r.skipped}"
-        else:
-            head = f"#{r.index} {t} {decode(r.frame)}: {r.outcome}"
-        for f in r.sent:
-            lines.append(f"    {f.iface} < {decode(f.data)} [{f.reason}]")
-        if r.counters:
-            parts = [
-                f"{k}+{v}" if v > 0 else f"{k}{v}"
-                for b in r.counters.values()
-                for k, v in b.items()
-            ]
-            lines.append("    counters: " + " ".join(parts))
-        out.write(head + "\n" + "".join(s + "\n" for s in lines))
-
+    if a.compare and a.check:
+        raise ValueError("--compare and --check cannot be used together")
+    if a.compare and a.out:
+        raise ValueError("--out cannot be used with --compare (replay each profile on its own)")
+    if a.drain is not None and not (math.isfinite(a.drain) and 0 <= a.drain <= 10**7):
+        raise ValueError(f"--drain {a.drain}: give a number of seconds from 0 to 10000000")
+    ignore = expand_fields(x for item in a.ignore for x in item.split(",") if x)
+    profile = get_profile(a.profile) if a.profile is not None else None
+    other = get_profile(a.compare) if a.compare else None
+    scenario = parse_scenario(a.scenario) if a.scenario else None
+    if scenario is not None:
+        _scenario_profile(scenario)  # a bad profile in the file fails now
+    _check_out(a)
+    source = CaptureSource(a.capture)
+    rep = _Report(sys.stdout, json_mode=a.json, quiet=a.quiet)
     try:
-        if a.out:
-            try:
-                out_fh = open(a.out, "wb")  # noqa: SIM115 - closed below
-            except OSError as e:
-                raise OSError(e.errno, f"{a.out}: {e.strerror}") from None
-        if progress is not None:
-            progress.start()
-        summary = _run_replay(a, scenario, sysctls, on_event, on_note, state, out_fh)
+        if other is not None:
+            return _run_compare(a, source, scenario, sysctls, profile, other, ignore, rep)
+        return _run_replay(a, source, scenario, sysctls, profile, ignore, rep)
     finally:
-        if progress is not None:
-            progress.stop()
-        if out_fh is not None:
-            out_fh.close()
-    _print_summary(a, summary, state)
-    if a.netstat:
-        k = summary.kernel
-        text = format_netstat_s(
-            k.netstat(), zeros=True, icmp_maskrepl=int(k.sysctl("net.inet.icmp.maskrepl"))
+        source.close()
+
+
+def _scenario_profile(sc: Scenario) -> Profile:
+    try:
+        return get_profile(sc.kernel.get("profile", "9.0"))
+    except ValueError as e:
+        raise ScenarioError(f"{sc.name}: [kernel]: {e}") from None
+
+
+def _want_progress(a: argparse.Namespace) -> bool:
+    if a.no_progress or not sys.stderr.isatty():
+        return False
+    # Never interleave with report lines on the same terminal.
+    return a.quiet or not sys.stdout.isatty()
+
+
+def _open_replay(
+    a: argparse.Namespace,
+    source: CaptureSource,
+    scenario: Scenario | None,
+    sysctls: list[tuple[str, object]],
+    profile: str | Profile | None,
+    on_note: Any,
+) -> Replay:
+    try:
+        return Replay(
+            source,
+            scenario=scenario,
+            host=a.host,
+            sysctls=sysctls,
+            profile=profile,
+            seed=a.seed,
+            counters=not a.quiet,
+            feed_own=a.feed_all,
+            on_note=on_note,
         )
-        out.write(text)
-    return 0
+    except OSError as e:
+        for name, value in sysctls:
+            if e.filename == name:
+                what = _SYSCTL_ERRORS.get(e.errno or 0, "refused")
+                code = errno.errorcode.get(e.errno or 0, "")
+                raise ValueError(f"--sysctl {name}={value}: {what} ({code})") from None
+        raise
+
+
+_SYSCTL_ERRORS = {
+    errno.ENOENT: "no such sysctl",
+    errno.EISDIR: "a node, not a value",
+    errno.EPERM: "read-only",
+    errno.EINVAL: "value refused",
+}
+
+
+def _records_total(r: Replay, source: CaptureSource) -> int | None:
+    if r.records_total is not None:
+        return r.records_total
+    if not source.rereadable:
+        return None
+    n = 0
+    with source.open() as cap:
+        for _ in cap:
+            n += 1
+    return n
+
+
+def _iter_with_progress(r: Replay, source: CaptureSource, show: bool) -> Iterator[PacketResult]:
+    if not show:
+        yield from r
+        return
+    bar = _Progress(_records_total(r, source), source.basename)
+    try:
+        for res in r:
+            if res.index & 255 == 0:
+                bar.update(res.index)
+            yield res
+    finally:
+        bar.stop()
 
 
 def _run_replay(
     a: argparse.Namespace,
-    scenario: Any,
+    source: CaptureSource,
+    scenario: Scenario | None,
     sysctls: list[tuple[str, object]],
-    on_event: Callable[[PacketResult], None],
-    on_note: Callable[[str], None],
-    state: dict[str, Any],
-    out_fh: BinaryIO | None,
-) -> Summary:
-    def on_kernel(k: Kernel) -> None:
-        if out_fh is not None:
-            state["writer"] = _Writer(out_fh, k)
+    profile: str | Profile | None,
+    ignore: set[str],
+    rep: _Report,
+) -> int:
+    out = _OutFile(a.out) if a.out else None
+    try:
+        with _open_replay(a, source, scenario, sysctls, profile, rep.note) as r:
+            k = r.kernel
+            if out is not None:
+                out.interfaces(k)
+            checker: Checker | None = None
+            if a.check:
+                link = r.first_linktype == LINKTYPE_ETHERNET
+                checker = Checker(CHECK_DONT_CARE | ignore, link=link)
+                rep.note(
+                    "check: frames the host sent are compared with kstack's "
+                    f"(don't care: {', '.join(sorted(checker.dont_care))})"
+                )
+            show = _want_progress(a)
+            for res in _iter_with_progress(r, source, show):
+                checks: list[CheckItem] = []
+                for t in res.timers:
+                    for f in t.sent:
+                        if out is not None:
+                            out.add(f, f"timer before packet #{res.index}")
+                        if checker is not None:
+                            checks += checker.actual(0, f.ts_ns, f.data, f.reason)
+                for f in res.sent:
+                    if out is not None:
+                        out.add(f, f"in reply to packet #{res.index}")
+                    if checker is not None:
+                        checks += checker.actual(res.index, f.ts_ns, f.data, f.reason)
+                if checker is not None and res.own:
+                    checks += checker.expected(res.index, res.ts_ns, res.frame)
+                rep.packet(res, checks)
+            for f in r.end():
+                _tail_frame(f, "after the last packet", out, checker, rep)
+            for t in r.drain(a.drain) if a.drain else []:
+                rep.timer(t, None)
+                for f in t.sent:
+                    _tail_frame(f, "while draining", out, checker, rep, line=False)
+            summary = r.finish()
+            if checker is not None:
+                for c in checker.finish():
+                    rep.check(c, checker.link)
+        if out is not None:
+            out.commit()
+            out_done = out
+            out = None
+        else:
+            out_done = None
+    finally:
+        if out is not None:
+            out.abort()
+    _print_summary(a, rep, summary, out_done, checker)
+    if a.netstat:
+        _print_netstat(a, rep, summary.kernel)
+    return 1 if checker is not None and checker.failed else 0
 
-    summary = replay(
-        a.capture,
-        scenario=scenario,
-        host=a.host,
-        sysctls=sysctls,
-        profile=a.profile,
-        on_event=on_event,
-        on_note=on_note,
-        on_kernel=on_kernel,
-        counters=not a.quiet,
-    )
-    w: _Writer | None = state["writer"]
-    if w is not None:
-        for f in summary.tail:
-            w.add(f, "after the last packet")
-    return summary
+
+def _tail_frame(
+    f: SentFrame,
+    why: str,
+    out: _OutFile | None,
+    checker: Checker | None,
+    rep: _Report,
+    *,
+    line: bool = True,
+) -> None:
+    if out is not None:
+        out.add(f, why)
+    if line and not rep.quiet and not rep.json:
+        rep.line(f"  {f.iface} < {_frame_decode(f)} [{f.reason}] ({why})")
+    if checker is not None:
+        for c in checker.actual(0, f.ts_ns, f.data, f.reason):
+            rep.check(c, checker.link)
 
 
-def _print_summary(a: argparse.Namespace, s: Summary, state: dict[str, Any]) -> None:
-    out = sys.stdout
+def _run_compare(
+    a: argparse.Namespace,
+    source: CaptureSource,
+    scenario: Scenario | None,
+    sysctls: list[tuple[str, object]],
+    profile: Profile | None,
+    other: Profile,
+    ignore: set[str],
+    rep: _Report,
+) -> int:
+    source.spool()
+    if profile is not None:
+        pa = profile
+    elif scenario is not None:
+        pa = _scenario_profile(scenario)
+    else:
+        pa = get_profile("9.0")
+    ra = _open_replay(a, source, scenario, sysctls, pa, rep.note)
+    rb = _open_replay(a, source, scenario, sysctls, other, None)
+    cmp = Comparison(pa.name, other.name, CHECK_DONT_CARE | ignore)
+    rep.note(f"compare: A is profile {pa.name}, B is profile {other.name}")
+    try:
+        show = _want_progress(a)
+        for res_a, res_b in zip(_iter_with_progress(ra, source, show), rb, strict=True):
+            d = cmp.packet(res_a, res_b)
+            if d is not None:
+                rep.diff(d, "A", "B")
+        ra.end()
+        rb.end()
+        da = ra.drain(a.drain) if a.drain else []
+        db = rb.drain(a.drain) if a.drain else []
+        sa = ra.finish()
+        sb = rb.finish()
+        d = cmp.tail(sa.tail, sb.tail, da, db, sa.kernel.clock.wall_ns)
+        if d is not None:
+            rep.diff(d, "A", "B")
+    finally:
+        ra.close()
+        rb.close()
+    if a.json:
+        obj = summary_dict(sa)
+        obj["compare"] = cmp.as_dict()
+        obj["b"] = summary_dict(sb)
+        rep.emit(obj)
+    else:
+        rep.line(
+            f"compare: {cmp.records} records; {cmp.differ} differ between "
+            f"A ({pa.name}) and B ({other.name})"
+        )
+        for change, n in sorted(cmp.outcome_changes.items(), key=lambda x: (-x[1], x[0])):
+            rep.line(f"  {n:6d} {change}")
+        if cmp.frame_differences:
+            rep.line(f"  {cmp.frame_differences} sent frame(s) differ")
+        for side, s in (("A", sa), ("B", sb)):
+            kinds = ", ".join(f"{k} {s.kinds.get(k, 0)}" for k in KINDS)
+            rep.line(f"  {side}: {kinds}; skipped {s.skipped}; frames sent {s.frames_sent}")
+    if a.netstat:
+        _print_netstat(a, rep, sa.kernel)
+    return 1 if cmp.differ else 0
+
+
+def _print_summary(
+    a: argparse.Namespace,
+    rep: _Report,
+    s: Summary,
+    out: _OutFile | None,
+    checker: Checker | None,
+) -> None:
     if a.json:
         d = summary_dict(s)
-        if a.out:
+        if out is not None:
             d["out"] = a.out
-        out.write(json.dumps(d) + "\n")
+            d["out_frames"] = out.count
+        if checker is not None:
+            d["check"] = dict(checker.counts)
+        rep.emit(d)
         return
-    out.write(f"summary: {s.frames_read} frames read from {os.path.basename(s.path)}\n")
+    line = rep.line
+    own = f", {s.own} of them sent by the host" if s.own else ""
+    line(f"summary: {s.frames_read} frames read from {os.path.basename(s.path)}{own}")
     for kind, n in sorted(s.kinds.items()):
-        out.write(f"  {kind}: {n}\n")
+        line(f"  {kind}: {n}")
     if s.skipped:
-        out.write(f"  skipped: {s.skipped}\n")
+        line(f"  skipped: {s.skipped}")
         for why, n in sorted(s.skip_reasons.items()):
-            out.write(f"    {n} {why}\n")
-    out.write("reasons:\n")
+            line(f"    {n} {why}")
+    line("reasons:")
     for why, n in sorted(s.reasons.items(), key=lambda x: (-x[1], x[0])):
-        out.write(f"  {n:6d} {why}\n")
-    out.write(f"frames sent: {s.frames_sent}\n")
-    out.write("counters moved:\n")
+        line(f"  {n:6d} {why}")
+    line(f"frames sent: {s.frames_sent}")
+    line("counters moved:")
     if not s.counters:
-        out.write("  (none)\n")
+        line("  (none)")
     for block, d in s.counters.items():
         for key, v in d.items():
-            out.write(f"  {block}.{key}: {'+' if v > 0 else ''}{v}\n")
-    w: _Writer | None = state.get("writer")
-    if a.out and w is not None:
-        out.write(f"wrote {w.count} frames to {a.out}\n")
+            line(f"  {block}.{key}: {'+' if v > 0 else ''}{v}")
+    if s.pending:
+        line("pending at the end (use --drain SECONDS to run the timers on):")
+        for p in s.pending:
+            line(f"  {p}")
+    if checker is not None:
+        c = checker.counts
+        line(
+            f"check: {c['match']} match, {c['differ']} differ, {c['missing']} missing, "
+            f"{c['extra']} extra"
+        )
+    if out is not None:
+        line(f"wrote {out.count} frames to {a.out}")
+
+
+def _print_netstat(a: argparse.Namespace, rep: _Report, k: Kernel) -> None:
+    if a.json:
+        rep.emit({"type": "netstat", "counters": k.netstat()})
+        return
+    text = format_netstat_s(
+        k.netstat(), zeros=True, icmp_maskrepl=int(k.sysctl("net.inet.icmp.maskrepl"))
+    )
+    rep.out.write(text)
 
 
 # -- netstat / sysctl / profiles -------------------------------------------------------
@@ -384,6 +782,8 @@ def _cmd_sysctl(a: argparse.Namespace) -> int:
     names = list(a.names)
     if a.all and not names:
         names = [""]
+    if not names:
+        raise ValueError("sysctl: give a NAME or -a")
     for item in names:
         name, eq, value = item.partition("=")
         if eq:
@@ -399,72 +799,211 @@ def _cmd_sysctl(a: argparse.Namespace) -> int:
             lines.append(f"{oid.name}: {k.sysctl(oid.name)}")
         if not found:
             raise OSError(errno.ENOENT, f"unknown oid '{name}'")
-    if not names:
-        raise ValueError("sysctl: give a NAME or -a")
     sys.stdout.write("".join(s + "\n" for s in lines))
     return 0
 
 
 def _cmd_profiles(a: argparse.Namespace) -> int:
-    for name, p in kstack.PROFILES.items():
-        sys.stdout.write(f"{name:12s} {p.description}\n")
+    out = sys.stdout
+    for name, p in PROFILES.items():
+        out.write(f"{name:12s} {p.description}\n")
+        if a.switches:
+            for sw in switch_names():
+                out.write(f"    {sw} = {_switch_value(getattr(p, sw))}\n")
+    if a.switches:
+        out.write("\nswitches (derive a profile with --profile BASE,SWITCH=VALUE[,...]):\n")
+        for sw in switch_names():
+            out.write(f"  {sw}: {SWITCHES.get(sw, '')}\n")
     return 0
+
+
+def _switch_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return str(v)
+
+
+# -- argument parsing ------------------------------------------------------------------
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line, exit 2 (argparse's convention)
-        raise _UsageError(f"{self.prog}: {message}")
-
-
-class _UsageError(Exception):
-    pass
+        raise _UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="kstack", description="An emulated FreeBSD 9.0 IPv4 stack.")
+    p = _Parser(
+        prog="kstack",
+        description="An emulated FreeBSD 9.0 IPv4 stack: replay captures, read its "
+        "counters and sysctls.",
+    )
     p.add_argument("--version", action="version", version=f"kstack {kstack.__version__}")
-    sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
-    r = sub.add_parser("replay", help="replay a capture into an emulated host")
-    r.add_argument("capture")
-    r.add_argument("--scenario", metavar="FILE")
-    r.add_argument("--profile", default="9.0")
-    r.add_argument("--sysctl", action="append", default=[], metavar="NAME=VALUE")
-    r.add_argument("--host", metavar="ADDR/LEN")
-    r.add_argument("--out", metavar="OUT.pcapng")
-    r.add_argument("--json", action="store_true")
-    r.add_argument("--quiet", "-q", action="store_true")
+    sub = p.add_subparsers(dest="cmd", parser_class=_Parser, metavar="COMMAND")
+    r = sub.add_parser(
+        "replay",
+        help="replay a capture into an emulated host",
+        description="Feed every record of a pcap/pcapng capture, at its timestamp, into an "
+        "emulated FreeBSD host and report, per record, what the stack did.",
+        epilog=_EPILOG_REPLAY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument(
+        "capture",
+        metavar="CAPTURE",
+        help="pcap or pcapng file (gzip-compressed too), or - for standard input",
+    )
+    r.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="TOML file describing the host (interfaces, routes, ARP, sysctls, "
+        "sockets); without it a host is derived from the capture",
+    )
+    r.add_argument(
+        "--profile",
+        metavar="PROFILE",
+        help="FreeBSD version to emulate (kstack profiles); a derived one as "
+        "BASE,SWITCH=VALUE; default: the scenario's, else 9.0",
+    )
+    r.add_argument(
+        "--seed", type=int, metavar="N", help="random seed (default: the scenario's, else 0)"
+    )
+    r.add_argument(
+        "--sysctl",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a sysctl after the host is configured (repeatable; beats the scenario's)",
+    )
+    r.add_argument(
+        "--host",
+        metavar="ADDR[/LEN]",
+        help="the default host's address (instead of the one chosen from the capture)",
+    )
+    r.add_argument(
+        "--out",
+        metavar="OUT.pcapng",
+        help="write every frame the host sent to a pcapng file (replaced only on success)",
+    )
+    r.add_argument("--json", action="store_true", help="JSON Lines on stdout, one object per line")
+    r.add_argument(
+        "--quiet", "-q", action="store_true", help="print only the summary (and differences)"
+    )
     r.add_argument("--netstat", action="store_true", help="print netstat -s after the replay")
+    r.add_argument(
+        "--check",
+        action="store_true",
+        help="compare what the host sent in the capture with what kstack sends; exit 1 "
+        "on any difference",
+    )
+    r.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="another don't-care field for --check/--compare (repeatable, comma "
+        "lists and patterns such as 'icmp.*'; see --list-fields)",
+    )
+    r.add_argument(
+        "--compare",
+        metavar="PROFILE",
+        help="replay under --profile (or the scenario's) and under PROFILE, and report "
+        "where outcomes or sent frames differ; exit 1 if any",
+    )
+    r.add_argument(
+        "--drain",
+        type=float,
+        metavar="SECONDS",
+        help="after the last record, run the clock on and report what timers do",
+    )
+    r.add_argument(
+        "--feed-all",
+        action="store_true",
+        help="feed also the frames the host itself sent (by default they are skipped)",
+    )
+    r.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    r.add_argument(
+        "--list-fields",
+        action=_ListFields,
+        nargs=0,
+        help="list the field names --ignore takes, and exit",
+    )
     r.set_defaults(fn=_cmd_replay)
-    n = sub.add_parser("netstat", help="netstat -s of a fresh or scenario-configured host")
-    n.add_argument("--scenario", metavar="FILE")
-    n.add_argument("-s", action="count", default=0, help="-s -s: leave out zero counters")
-    n.add_argument("-p", dest="proto", choices=["ip", "icmp", "udp", "igmp"])
+    n = sub.add_parser(
+        "netstat",
+        help="netstat -s of a fresh or scenario-configured host",
+        description="Print the protocol counters of a freshly booted host (or one "
+        "configured by a scenario), as netstat -s does.",
+    )
+    n.add_argument("--scenario", metavar="FILE", help="configure the host from this TOML file")
+    n.add_argument(
+        "-s", action="count", default=0, help="statistics (-s -s: leave out zero counters)"
+    )
+    n.add_argument(
+        "-p",
+        dest="proto",
+        choices=["ip", "icmp", "udp", "igmp"],
+        help="only this protocol's counters",
+    )
     n.set_defaults(fn=_cmd_netstat)
-    s = sub.add_parser("sysctl", help="read or set sysctls (sysctl(8)-like)")
-    s.add_argument("-a", dest="all", action="store_true")
-    s.add_argument("names", nargs="*", metavar="NAME[=VALUE]")
-    s.add_argument("--scenario", metavar="FILE")
+    s = sub.add_parser(
+        "sysctl",
+        help="read or set sysctls (sysctl(8)-like)",
+        description="Read sysctls of a freshly booted host (or one configured by a "
+        "scenario), or set them and show old -> new.",
+    )
+    s.add_argument("-a", dest="all", action="store_true", help="list every sysctl")
+    s.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME[=VALUE]",
+        help="a sysctl or a subtree to read, or NAME=VALUE to set",
+    )
+    s.add_argument("--scenario", metavar="FILE", help="configure the host from this TOML file")
     s.set_defaults(fn=_cmd_sysctl)
-    pr = sub.add_parser("profiles", help="list the FreeBSD version profiles")
+    pr = sub.add_parser(
+        "profiles",
+        help="list the FreeBSD version profiles",
+        description="List the named FreeBSD versions kstack emulates.",
+    )
+    pr.add_argument(
+        "--switches", "-v", action="store_true", help="also show each profile's behaviour switches"
+    )
     pr.set_defaults(fn=_cmd_profiles)
     return p
 
 
+class _ListFields(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
+        for name, what in FIELD_NAMES.items():
+            mark = " (don't care by default)" if name in CHECK_DONT_CARE else ""
+            sys.stdout.write(f"{name:18s} {what}{mark}\n")
+        parser.exit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     p = _parser()
+    if not args:
+        print(
+            "usage: kstack [--version] COMMAND ... (replay, netstat, sysctl, profiles); "
+            "kstack COMMAND --help for more",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        a = p.parse_args(argv)
+        a = p.parse_args(args)
     except _UsageError as e:
         return _fail(e)
     if a.cmd is None:
-        p.print_help()
-        return 2
+        return _fail("give a command: replay, netstat, sysctl or profiles (kstack --help)")
     try:
         rc: int = a.fn(a)
         return rc
     except (PcapError, ReplayError, ScenarioError, ValueError) as e:
         return _fail(e)
     except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
     except OSError as e:
         return _fail(_oserror(e))

@@ -18,12 +18,14 @@ clock, no host information).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import struct
+import zlib
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, cast
 
 __all__ = [
     "LINKTYPE_ETHERNET",
@@ -34,6 +36,7 @@ __all__ = [
     "LINKTYPE_PPP",
     "LINKTYPE_RAW",
     "MAX_CAPLEN",
+    "TS_LIMIT_NS",
     "CaptureReader",
     "PcapError",
     "PcapngWriter",
@@ -68,6 +71,10 @@ LINKTYPE_IPV4: Final = 228
 #: Historical DLT_RAW numbers found in old BSD (12) and OpenBSD (14) files;
 #: the reader reports them as :data:`LINKTYPE_RAW`.
 _RAW_ALIASES: Final = frozenset({12, 14})
+
+#: Timestamps are nanoseconds since 1970 that fit in 64 unsigned bits (the
+#: pcapng form kstack writes); a record outside [0, TS_LIMIT_NS) is refused.
+TS_LIMIT_NS: Final = 1 << 64
 
 #: Largest captured length accepted for one record (256 MiB).
 MAX_CAPLEN: Final = 256 * 1024 * 1024
@@ -259,15 +266,21 @@ class CaptureReader:
     """pcap: the file's link type; pcapng: link type of the first interface
     seen so far (``-1`` before any IDB has been read)."""
 
-    def __init__(self, f: BinaryIO, path: str, *, close_file: bool = True) -> None:
+    def __init__(
+        self, f: BinaryIO, path: str, *, close_file: bool = True, inner: BinaryIO | None = None
+    ) -> None:
         """Check the global header of an already opened binary file ``f``.
 
         ``path`` is only used for messages.  Prefer :func:`open_capture`.
+        ``inner`` is a file under ``f`` (a gzip stream's) closed with it.
         """
         self.path = path
         self._name = _display_name(path)
         self._f = f
+        self._inner = inner
         self._close_file = close_file
+        self.records = 0
+        """Records yielded so far."""
         self._buf = b""
         self._off = 0  # file offset of self._buf[0]
         self.linktype = -1
@@ -283,9 +296,21 @@ class CaptureReader:
     def _error(self, msg: str) -> PcapError:
         return PcapError(f"{self._name}: {msg}")
 
+    def _ts_error(self, ts: int, where: int) -> PcapError:
+        when = "before 1970" if ts < 0 else "after the year 2554"
+        return self._error(
+            f"record {self.records + 1} (block at byte {where}): timestamp {when} "
+            "(check the interface's if_tsresol and if_tsoffset); kstack keeps "
+            "nanoseconds since 1970 in 64 bits"
+        )
+
     def _read(self, n: int) -> bytes:
         try:
             data = self._f.read(n)
+        except (gzip.BadGzipFile, zlib.error) as e:
+            raise self._error(f"bad gzip data: {e}") from e
+        except EOFError as e:
+            raise self._error(f"gzip stream truncated: {e}") from e
         except OSError as e:
             raise self._error(f"read error: {e.strerror or e}") from e
         except ValueError as e:  # e.g. file closed underneath us
@@ -510,6 +535,8 @@ class CaptureReader:
                 start = pos + 28
                 dend = start + caplen
                 ts = ((hi << 32) | lo) * iface.mul // iface.div + iface.offset_ns
+                if not 0 <= ts < TS_LIMIT_NS:
+                    raise self._ts_error(ts, where)
                 last_ts = ts
                 comment = None
                 ostart = start + ((caplen + 3) & ~3)
@@ -542,6 +569,8 @@ class CaptureReader:
                 iface = ifaces[ifid]
                 start = pos + 28
                 ts = ((hi << 32) | lo) * iface.mul // iface.div + iface.offset_ns
+                if not 0 <= ts < TS_LIMIT_NS:
+                    raise self._ts_error(ts, where)
                 last_ts = ts
                 ostart = start + ((caplen + 3) & ~3)
                 comment = None
@@ -562,7 +591,9 @@ class CaptureReader:
     def __next__(self) -> Record:
         if self._gen is None:
             raise StopIteration
-        return next(self._gen)
+        rec = next(self._gen)
+        self.records += 1
+        return rec
 
     def close(self) -> None:
         """Stop iteration and close the file (idempotent)."""
@@ -572,6 +603,9 @@ class CaptureReader:
         if self._close_file:
             with contextlib.suppress(OSError):
                 self._f.close()
+            if self._inner is not None:
+                with contextlib.suppress(OSError):
+                    self._inner.close()
 
     def __enter__(self) -> CaptureReader:
         return self
@@ -589,21 +623,56 @@ class CaptureReader:
         return f"<CaptureReader {fmt} {self.path!r}>"
 
 
-def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+
+
+def _maybe_gunzip(f: BinaryIO, name: str) -> BinaryIO:
+    """``f`` itself, or a decompressing reader when it starts with the gzip
+    magic (the file must be seekable or offer ``peek``)."""
+    peek = getattr(f, "peek", None)
+    if peek is not None:
+        head = bytes(peek(2)[:2])
+    else:
+        head = f.read(2)
+        f.seek(0)
+    if head != _GZIP_MAGIC:
+        return f
+    return cast(BinaryIO, gzip.GzipFile(fileobj=f, mode="rb"))
+
+
+def open_capture(
+    path: str | os.PathLike[str] | BinaryIO, *, name: str | None = None
+) -> CaptureReader:
     """Open a pcap or pcapng file for streaming reading.
 
-    The file's magic and global header (pcap) or first section header block
-    (pcapng) are checked here; :class:`PcapError` is raised at once for a
-    missing, unreadable, empty or non-capture file.
+    ``path`` is a file name or an open binary file (seekable, or with
+    ``peek`` such as ``sys.stdin.buffer``; it is closed with the reader).
+    A gzip-compressed capture (``.pcap.gz``, by its magic bytes, not its
+    name) is decompressed on the fly. ``name`` is the name used in
+    messages. The file's magic and global header (pcap) or first section
+    header block (pcapng) are checked here; :class:`PcapError` is raised at
+    once for a missing, unreadable, empty or non-capture file.
     """
-    spath = os.fspath(path)
+    if isinstance(path, (str, os.PathLike)):
+        spath = os.fspath(path)
+        shown = name if name is not None else spath
+        try:
+            f: BinaryIO = open(spath, "rb")  # noqa: SIM115 - owned by the CaptureReader
+        except OSError as e:
+            raise PcapError(f"{_display_name(shown)}: {e.strerror or e}") from e
+        except ValueError as e:  # embedded NUL byte in path
+            raise PcapError(f"{_display_name(shown)}: {e}") from e
+    else:
+        f = path
+        shown = name if name is not None else str(getattr(f, "name", "<stream>"))
     try:
-        f = open(spath, "rb")  # noqa: SIM115 - owned by the CaptureReader
+        g = _maybe_gunzip(f, shown)
     except OSError as e:
-        raise PcapError(f"{_display_name(spath)}: {e.strerror or e}") from e
-    except ValueError as e:  # embedded NUL byte in path
-        raise PcapError(f"{_display_name(spath)}: {e}") from e
-    return CaptureReader(f, spath)
+        f.close()
+        raise PcapError(f"{_display_name(shown)}: {e.strerror or e}") from e
+    if g is not f:
+        return CaptureReader(g, shown, inner=f)
+    return CaptureReader(f, shown)
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kstack.kern.kernel import DEFAULT_BOOTTIME_NS, Kernel
+from kstack.net.route import RT_MAXFIBS
+from kstack.profiles import Profile, get_profile
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario"]
 
@@ -23,11 +25,93 @@ class ScenarioError(Exception):
     """A scenario file that cannot be loaded (one-line message)."""
 
 
-_KERNEL_KEYS = frozenset({"profile", "seed", "fibs"})
-_IFACE_KEYS = frozenset({"name", "addr", "ether", "mtu", "fib", "up"})
-_ROUTE_KEYS = frozenset({"dest", "gateway", "iface", "blackhole", "reject", "fib", "mtu"})
-_ARP_KEYS = frozenset({"addr", "ether", "iface"})
+# Each key's type and range: ("str",), ("strs",) a string or a list of them,
+# ("bool",), ("int", lo, hi), ("table",).
+_Spec = dict[str, tuple[Any, ...]]
+_FIB = ("int", 0, RT_MAXFIBS - 1)
+_PORT = ("int", 0, 65535)
+_KERNEL_SPEC: _Spec = {
+    "profile": ("str",),
+    "seed": ("int", 0, 2**64 - 1),
+    "fibs": ("int", 1, RT_MAXFIBS),
+}
+_IFACE_SPEC: _Spec = {
+    "name": ("str",),
+    "addr": ("strs",),
+    "ether": ("str",),
+    "mtu": ("int", 72, 65535),
+    "fib": _FIB,
+    "up": ("bool",),
+}
+_ROUTE_SPEC: _Spec = {
+    "dest": ("str",),
+    "gateway": ("str",),
+    "iface": ("str",),
+    "blackhole": ("bool",),
+    "reject": ("bool",),
+    "fib": _FIB,
+    "mtu": ("int", 0, 65535),
+}
+_ARP_SPEC: _Spec = {"addr": ("str",), "ether": ("str",), "iface": ("str",)}
+_SOCKET_SPEC: _Spec = {
+    "name": ("str",),
+    "type": ("str",),
+    "proto": ("int", 0, 255),
+    "bind": ("str",),
+    "port": _PORT,
+    "connect": ("str",),
+    "connect_port": _PORT,
+    "uid": ("int", 0, 2**32 - 1),
+    "jail": ("str",),
+    "options": ("table",),
+}
+_KERNEL_KEYS = frozenset(_KERNEL_SPEC)
+_IFACE_KEYS = frozenset(_IFACE_SPEC)
+_ROUTE_KEYS = frozenset(_ROUTE_SPEC)
+_ARP_KEYS = frozenset(_ARP_SPEC)
 _TOP_KEYS = frozenset({"kernel", "interface", "route", "arp", "sysctl", "jail", "socket"})
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # a C int: what setsockopt reads
+
+
+def _shown(v: object) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _check_types(t: dict[str, Any], spec: _Spec) -> None:
+    """Raise ValueError naming the first key whose value has the wrong TOML
+    type or is out of range."""
+    for key, value in t.items():
+        rule = spec.get(key)
+        if rule is None:
+            continue
+        kind = rule[0]
+        if kind == "str":
+            if not isinstance(value, str):
+                raise ValueError(f"{key} must be a string, not {_shown(value)}")
+        elif kind == "strs":
+            ok = isinstance(value, str) or (
+                isinstance(value, list) and all(isinstance(x, str) for x in value)
+            )
+            if not ok:
+                raise ValueError(
+                    f"{key} must be a string or a list of strings, not {_shown(value)}"
+                )
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false, not {_shown(value)}")
+        elif kind == "table":
+            if not isinstance(value, dict):
+                raise ValueError(f"{key} must be a table, not {_shown(value)}")
+        elif kind == "int":
+            lo, hi = rule[1], rule[2]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{key} must be an integer, not {_shown(value)}")
+            if not lo <= value <= hi:
+                raise ValueError(f"{key} = {value} is out of range ({lo} to {hi})")
 
 
 @dataclass
@@ -48,13 +132,15 @@ class Scenario:
         return os.path.basename(self.path)
 
     def _err(self, item: str, msg: object) -> ScenarioError:
+        if isinstance(msg, OSError):
+            msg = _oserror_text(msg)
         return ScenarioError(f"{self.name}: {item}: {_one_line(msg)}")
 
     def build(
         self,
         *,
         boottime_ns: int = DEFAULT_BOOTTIME_NS,
-        profile: str | None = None,
+        profile: str | Profile | None = None,
         seed: int | None = None,
     ) -> Kernel:
         """Boot a Kernel and apply the scenario to it.
@@ -125,11 +211,13 @@ def _one_line(msg: object) -> str:
 
 
 def _oserror_text(e: BaseException) -> str:
+    """``ENAME: message``, never Python's ``[Errno N] message``."""
     if isinstance(e, OSError) and e.errno is not None:
         import errno as _errno
 
         code = _errno.errorcode.get(e.errno, str(e.errno))
-        return f"{code}: {e.strerror or e}"
+        msg = e.strerror or str(e)
+        return msg if msg.startswith(code) else f"{code}: {msg}"
     return str(e)
 
 
@@ -166,9 +254,7 @@ def _apply_route(k: Kernel, t: Mapping[str, Any]) -> None:
     k.route_add(dest, None if gateway is None else str(gateway), **kw)
 
 
-_SOCKET_KEYS = frozenset(
-    {"name", "type", "proto", "bind", "port", "connect", "connect_port", "uid", "jail", "options"}
-)
+_SOCKET_KEYS = frozenset(_SOCKET_SPEC)
 
 
 def _open_socket(k: Kernel, t: Mapping[str, Any]) -> Any:
@@ -185,16 +271,27 @@ def _open_socket(k: Kernel, t: Mapping[str, Any]) -> Any:
         raise ValueError(f"type must be 'raw' or 'dgram', not {kind!r}")
     owner: Any = k
     if "jail" in t:
-        owner = k.jails[t["jail"]]  # type: ignore[attr-defined]
-    s = owner.socket(sock.AF_INET, types[kind], int(t.get("proto", 0)), uid=int(t.get("uid", 0)))
-    if "name" in t:
-        s.name = str(t["name"])
-    for opt, value in dict(t.get("options", {})).items():
+        jails = getattr(k, "jails", None)
+        if jails is None:
+            raise ValueError("jail: jails are not supported yet")
+        if t["jail"] not in jails:
+            raise ValueError(f"jail {t['jail']!r} does not exist")
+        owner = jails[t["jail"]]
+    opts = dict(t.get("options", {}))
+    for opt, value in opts.items():
         num = getattr(sock, str(opt), None)
         if not isinstance(num, int) or not str(opt).startswith(("SO_", "IP_")):
             raise ValueError(f"unknown socket option {opt!r}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"option {opt} must be an integer, not {_shown(value)}")
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise ValueError(f"option {opt} = {value} does not fit the C int setsockopt reads")
+    s = owner.socket(sock.AF_INET, types[kind], int(t.get("proto", 0)), uid=int(t.get("uid", 0)))
+    if "name" in t:
+        s.name = str(t["name"])
+    for opt, value in opts.items():
         level = sock.SOL_SOCKET if str(opt).startswith("SO_") else sock.IPPROTO_IP
-        s.setsockopt(level, num, int(value))
+        s.setsockopt(level, getattr(sock, str(opt)), value)
     if "bind" in t or "port" in t:
         s.bind((str(t.get("bind", "0.0.0.0")), int(t.get("port", 0))))
     if "connect" in t:
@@ -211,14 +308,21 @@ def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, Any]) -> None
             out[name] = value
 
 
-def _check_table(name: str, item: str, t: object, allowed: frozenset[str]) -> dict[str, Any]:
+def _check_table(name: str, item: str, t: object, spec: _Spec) -> dict[str, Any]:
     if not isinstance(t, dict):
         raise ScenarioError(f"{name}: {item}: must be a table")
-    unknown = sorted(set(t) - allowed)
+    unknown = sorted(set(t) - set(spec))
     if unknown:
         raise ScenarioError(
-            f"{name}: {item}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+            f"{name}: {item}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(spec))})"
         )
+    label = item
+    if "name" in t and isinstance(t["name"], str):
+        label = f"{item} ({t['name']})"
+    try:
+        _check_types(t, spec)
+    except ValueError as e:
+        raise ScenarioError(f"{name}: {label}: {e}") from None
     return t
 
 
@@ -246,22 +350,27 @@ def parse_scenario(path: str | os.PathLike[str]) -> Scenario:
     if unknown:
         raise ScenarioError(f"{name}: unknown section {unknown[0]!r}")
     sc = Scenario(spath)
-    sc.kernel = _check_table(name, "[kernel]", doc.get("kernel", {}), _KERNEL_KEYS)
+    sc.kernel = _check_table(name, "[kernel]", doc.get("kernel", {}), _KERNEL_SPEC)
+    if "profile" in sc.kernel:
+        try:
+            get_profile(sc.kernel["profile"])
+        except ValueError as e:
+            raise ScenarioError(f"{name}: [kernel]: {e}") from None
     for i, t in enumerate(_check_list(name, "interface", doc), 1):
         item = f"[[interface]] #{i}"
-        t = _check_table(name, item, t, _IFACE_KEYS)
+        t = _check_table(name, item, t, _IFACE_SPEC)
         if "name" not in t:
             raise ScenarioError(f"{name}: {item}: missing key 'name'")
         sc.interfaces.append(t)
     for i, t in enumerate(_check_list(name, "route", doc), 1):
         item = f"[[route]] #{i}"
-        t = _check_table(name, item, t, _ROUTE_KEYS)
+        t = _check_table(name, item, t, _ROUTE_SPEC)
         if "dest" not in t:
             raise ScenarioError(f"{name}: {item}: missing key 'dest'")
         sc.routes.append(t)
     for i, t in enumerate(_check_list(name, "arp", doc), 1):
         item = f"[[arp]] #{i}"
-        t = _check_table(name, item, t, _ARP_KEYS)
+        t = _check_table(name, item, t, _ARP_SPEC)
         for key in ("addr", "ether"):
             if key not in t:
                 raise ScenarioError(f"{name}: {item}: missing key {key!r}")
@@ -280,6 +389,12 @@ def parse_scenario(path: str | os.PathLike[str]) -> Scenario:
     for i, t in enumerate(_check_list(name, "socket", doc), 1):
         if not isinstance(t, dict):
             raise ScenarioError(f"{name}: [[socket]] #{i}: must be a table")
+        unknown = sorted(set(t) - _SOCKET_KEYS)
+        if not unknown:
+            try:
+                _check_types(t, _SOCKET_SPEC)
+            except ValueError as e:
+                raise ScenarioError(f"{name}: [[socket]] #{i}: {e}") from None
         sc.sockets.append(t)
     return sc
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fixtures.packets import host, udp_to  # noqa: E402
+from kstack.testing import host, udp_to  # noqa: E402
 
 LOCAL = ["192.0.2.1", "0.0.0.0", "127.0.0.1"]
 PEERS = ["192.0.2.7", "192.0.2.8", "127.0.0.1"]

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fixtures.packets import (  # noqa: E402
+from kstack.outcome import DROPPED, KINDS, Outcome  # noqa: E402
+from kstack.testing import (  # noqa: E402
     HOST,
     HOST1,
     ICMP,
@@ -29,7 +30,6 @@ from fixtures.packets import (  # noqa: E402
     eth,
     host,
 )
-from kstack.outcome import DROPPED, KINDS, Outcome  # noqa: E402
 
 SETTINGS = settings(
     max_examples=300,

@@ -107,14 +107,18 @@ def _echo_ip(seq: int) -> bytes:
 
 
 LINK_WRAPS = {
-    0: [struct.pack("<I", 2), struct.pack(">I", 2)],
-    108: [struct.pack(">I", 2)],
     9: [b"\xff\x03\x00\x21", b"\x00\x21", b"\x21"],
     113: [b"\x00\x00\x00\x01\x00\x06" + b"\x02" * 6 + b"\0\0" + b"\x08\x00"],
     101: [b""],
     228: [b""],
     12: [b""],
     14: [b""],
+}
+
+
+LOOP_WRAPS = {
+    0: [struct.pack("<I", 2), struct.pack(">I", 2)],
+    108: [struct.pack(">I", 2)],
 }
 
 
@@ -131,6 +135,37 @@ def test_link_types(tmp_path: Path, lt: int) -> None:
     assert s.frames_sent == len(heads)
 
 
+@pytest.mark.parametrize("lt", sorted(LOOP_WRAPS))
+def test_loopback_link_types_go_to_lo0(tmp_path: Path, lt: int) -> None:
+    """Loopback captures are fed to lo0, every record (the host sent and
+    received each of them); the echo reply kstack sends on lo0 comes back
+    through the netisr queue (if_simloop) and reaches icmp_input."""
+    heads = LOOP_WRAPS[lt]
+    frames = [(1_000_000_000 * (i + 1), h + _echo_ip(i)) for i, h in enumerate(heads)]
+    p = tmp_path / "x.pcap"
+    write_pcap(p, frames, lt)
+    got: list[PacketResult] = []
+    notes: list[str] = []
+    s = replay(p, on_event=got.append, on_note=notes.append)
+    assert notes[0].startswith("loopback capture: records go to lo0")
+    assert [r.iface for r in got] == ["lo0"] * len(heads)
+    assert [r.outcome.kind if r.outcome else r.skipped for r in got] == ["answered"] * len(heads)
+    assert got[0].frame == _echo_ip(0)
+    assert [f.iface for r in got for f in r.sent] == ["lo0"] * len(heads)
+    reply = got[0].sent[0].data
+    assert (reply[12:16], reply[16:20], reply[20]) == (
+        bytes([10, 0, 0, 1]),
+        bytes([10, 0, 0, 5]),
+        0,
+    )
+    assert s.own == 0 and s.frames_sent == len(heads)
+    # The looped reply is processed before the next record (or at the end).
+    looped = [e for r in got for e in r.events] + s.tail_events
+    assert [str(e.outcome) for e in looped][:1] == [
+        "dropped: ips_noproto (ICMP echo reply; no raw socket listening)"
+    ]
+
+
 def test_non_ipv4_records_skipped(tmp_path: Path) -> None:
     p = tmp_path / "null.pcap"
     write_pcap(
@@ -142,12 +177,13 @@ def test_non_ipv4_records_skipped(tmp_path: Path) -> None:
         0,
     )
     s = replay(p)
-    assert s.skipped == 1 and s.skip_reasons == {"not IPv4 (link type NULL)": 1}
+    assert s.skipped == 1
+    assert s.skip_reasons == {"not IPv4 (link type NULL, address family 24 IPv6)": 1}
     assert s.outcomes == 1
     p2 = tmp_path / "ppp.pcap"
     write_pcap(p2, [(10**9, b"\xff\x03\xc0\x21\x01\x01\x00\x04")], 9)
     s2 = replay(p2)
-    assert s2.skip_reasons == {"not IPv4 (link type PPP)": 1}
+    assert s2.skip_reasons == {"not IPv4 (link type PPP, protocol 0xc021 LCP)": 1}
 
 
 def test_unknown_link_type(tmp_path: Path) -> None:
@@ -159,21 +195,28 @@ def test_unknown_link_type(tmp_path: Path) -> None:
 
 def test_backwards_timestamps_and_timers(tmp_path: Path) -> None:
     # A lone first fragment, then a packet 40 s later: the reassembly queue
-    # times out (30 s) in between, reported as a counter delta of the later packet.
+    # times out (30 s) in between, reported as a timer before the later packet.
     frag = bytes(
         Ether(src="02:00:00:00:00:07", dst="ff:ff:ff:ff:ff:ff")
         / IP(src="10.0.0.5", dst="10.0.0.1", id=9, flags="MF", proto=1)
         / Raw(b"a" * 16)
     )
-    ping = bytes(Ether(src="02:00:00:00:00:07", dst="ff:ff:ff:ff:ff:ff")) + _echo_ip(3)
+    ping = bytes(Ether(src="02:00:00:00:00:07", dst="ff:ff:ff:ff:ff:ff", type=0x0800)) + _echo_ip(3)
     frames = [(100 * 10**9, frag), (90 * 10**9, ping), (140 * 10**9, ping)]
     p = tmp_path / "t.pcap"
     write_pcap(p, frames, 1)
     got: list[PacketResult] = []
     s = replay(p, host="10.0.0.1/24", on_event=got.append, counters=True)
     assert s.frames_read == 3
-    assert got[2].counters is not None
-    assert got[2].counters["ip"].get("ips_fragtimeout") == 1
+    assert got[2].counters is not None and "ip" in got[2].counters
+    assert "ips_fragtimeout" not in got[2].counters["ip"]
+    (timer,) = got[2].timers
+    assert timer.counters == {"ip": {"ips_fragtimeout": 1}}
+    (ev,) = timer.events
+    assert ev.what == "ip_slowtimo: reassembly of 10.0.0.5 > 10.0.0.1 id 9 proto 1 timed out"
+    assert str(ev.outcome) == "dropped: ips_fragtimeout (1 fragment(s) freed)"
+    # Fed at 100 s; 60 slow ticks of 500 ms on the boot-aligned grid.
+    assert timer.ts_ns == 130 * 10**9
     assert s.kernel.clock.wall_ns == 140 * 10**9
 
 

@@ -83,7 +83,7 @@ BAD = {
     "iface-name": ("[[interface]]\naddr=['1.2.3.4/24']\n", "missing key 'name'"),
     "addr": ("[[interface]]\nname='em0'\naddr=['192.0.2.300/24']\n", "[[interface]] #1 (em0)"),
     "plen": ("[[interface]]\nname='em0'\naddr=['192.0.2.3/33']\n", "bad prefix length"),
-    "mtu": ("[[interface]]\nname='em0'\nmtu=20\n", "bad MTU"),
+    "mtu": ("[[interface]]\nname='em0'\nmtu=20\n", "mtu = 20 is out of range (72 to 65535)"),
     "route-gw": ("[[route]]\ndest='default'\ngateway='10.9.9.9'\n", "[[route]] #1 (default)"),
     "route-none": ("[[route]]\ndest='10.0.0.0/8'\n", "needs one of"),
     "arp": ("[[arp]]\naddr='10.0.0.1'\nether='zz'\n", "[[arp]] #1 (10.0.0.1)"),

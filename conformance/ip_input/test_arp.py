@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.packets import (
+from kstack.testing import (
     ARP,
     BCAST_MAC,
     BOOT_IP_ID,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.packets import BOOT_IP_ID, HOST, ICMP, IP, PEER, Raw, echo_request, reply_eth
 from kstack.pytest_plugin import Delta, delta, frame_fields, match_frame
+from kstack.testing import BOOT_IP_ID, HOST, ICMP, IP, PEER, Raw, echo_request, reply_eth
 
 
 def _reply(**ip: object) -> bytes:

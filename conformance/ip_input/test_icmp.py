@@ -3,7 +3,7 @@ packets addressed to this host (dossier 4.3-4.6, 8.1, 8.2)."""
 
 from __future__ import annotations
 
-from fixtures.packets import (
+from kstack.testing import (
     BCAST_MAC,
     BOOT_IP_ID,
     HOST,
@@ -210,7 +210,7 @@ def test_udp_closed_port_unreach_copies_df(k, match_frame):
 
 def test_udp_closed_port_unreach_df_cleared_in_93(match_frame):
     """icmp_error (profile 9.3): the outer ip_off is cleared."""
-    from fixtures.packets import host
+    from kstack.testing import host
 
     k = host("9.3")
     req = udp_to(9, flags="DF")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.packets import (
+from kstack.testing import (
     BCAST_MAC,
     BOOT_IP_ID,
     HOST,
@@ -152,7 +152,7 @@ def test_not_ours_forwarding_off(k, delta):
 def test_no_address_anywhere_unicast_is_ours(kernel, delta):
     """ip_input: with no IPv4 address configured at all, any unicast packet
     is ours; a link-layer broadcast one is not (then not ours -> cantforward)."""
-    from fixtures.packets import HOST_MAC
+    from kstack.testing import HOST_MAC
 
     kernel.ifconfig("lo0", "127.0.0.1/8", delete=True)
     kernel.ifconfig("em0", ether=HOST_MAC)

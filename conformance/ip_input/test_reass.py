@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fixtures.packets import BOOT_IP_ID, HOST, IP, PEER, UDP, Raw, eth, reply_eth
-from fixtures.packets import ICMP as ICMP_
+from kstack.testing import BOOT_IP_ID, HOST, IP, PEER, UDP, Raw, eth, reply_eth
+from kstack.testing import ICMP as ICMP_
 
 HELD = {"ip": {"ips_total": 1, "ips_fragments": 1}}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fixtures.packets import (
+from kstack.testing import (
     BOOT_IP_ID,
     HOST,
     HOST_MAC,

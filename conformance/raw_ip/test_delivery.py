@@ -9,7 +9,8 @@ import errno
 import pytest
 from scapy.utils import checksum
 
-from fixtures.packets import (
+from kstack import sock as S
+from kstack.testing import (
     BCAST_MAC,
     HOST,
     HOST1,
@@ -28,7 +29,6 @@ from fixtures.packets import (
     ip_bytes,
     udp_to,
 )
-from kstack import sock as S
 
 
 def _raw(k, proto=253):  # type: ignore[no-untyped-def]

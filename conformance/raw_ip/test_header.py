@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 import kstack
-from fixtures.packets import (
+from kstack import sock as S
+from kstack.testing import (
     HOST,
     ICMP,
     IP,
@@ -24,7 +25,6 @@ from fixtures.packets import (
     host,
     ip_bytes,
 )
-from kstack import sock as S
 
 PROFILES = ["9.0", "9.3", "10.0", "11.0"]
 

@@ -11,7 +11,8 @@ import errno
 import pytest
 from scapy.layers.inet import IP as ScapyIP
 
-from fixtures.packets import (
+from kstack import sock as S
+from kstack.testing import (
     BCAST_MAC,
     BOOT_IP_ID,
     HOST,
@@ -27,7 +28,6 @@ from fixtures.packets import (
     Raw,
     host,
 )
-from kstack import sock as S
 
 PAYLOAD = b"rawdata!"
 

@@ -20,8 +20,8 @@ import errno
 
 import pytest
 
-from fixtures.packets import HOST, ICMP, IP, PEER, UDP, Raw, eth, ip_bytes, reply_eth
 from kstack import sock as S
+from kstack.testing import HOST, ICMP, IP, PEER, UDP, Raw, eth, ip_bytes, reply_eth
 
 PROFILES = ["9.0", "10.0", "11.0"]
 

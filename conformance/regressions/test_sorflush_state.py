@@ -18,9 +18,9 @@ import errno
 import pytest
 
 import kstack
-from fixtures import packets
-from fixtures.packets import HOST, IP, PEER, UDP, Raw, eth
 from kstack import sock as S
+from kstack import testing as packets
+from kstack.testing import HOST, IP, PEER, UDP, Raw, eth
 
 BEFORE = kstack.PROFILES["9.0"].derive("pre-sorflush-fix", sorflush_clears_state=True)
 SIDES = {"before": BEFORE, "after": kstack.PROFILES["9.0"]}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fixtures.packets import HOST, ICMP, IP, PEER, UDP, Raw, eth
 from kstack import sock as S
+from kstack.testing import HOST, ICMP, IP, PEER, UDP, Raw, eth
 
 UDP_PORT = 5000
 PEER_PORT = 53

@@ -7,8 +7,8 @@ import errno
 
 import pytest
 
-from fixtures.packets import BOOT_IP_ID, HOST, IP, PEER, UDP, Raw, reply_eth
 from kstack import sock as S
+from kstack.testing import BOOT_IP_ID, HOST, IP, PEER, UDP, Raw, reply_eth
 
 from .helpers import connected_udp, port_unreach, raw, udp
 

@@ -8,8 +8,8 @@ import errno
 
 import pytest
 
-from fixtures.packets import HOST, PEER
 from kstack import sock as S
+from kstack.testing import HOST, PEER
 
 from .helpers import UDP_PORT, connected_udp, port_unreach, raw, udp, udp_from_peer
 

@@ -7,8 +7,8 @@ import errno
 
 import pytest
 
-from fixtures.packets import HOST, HOST1, PEER
 from kstack import sock as S
+from kstack.testing import HOST, HOST1, PEER
 
 ANY = "0.0.0.0"
 RA = S.SO_REUSEADDR

@@ -8,8 +8,8 @@ import errno
 
 import pytest
 
-from fixtures.packets import BCAST_MAC, HOST, PEER, udp_to
 from kstack import sock as S
+from kstack.testing import BCAST_MAC, HOST, PEER, udp_to
 
 BCASTS = ["255.255.255.255", "192.0.2.255"]
 

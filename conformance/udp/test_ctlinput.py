@@ -8,8 +8,8 @@ import errno
 
 import pytest
 
-from fixtures.packets import HOST, ICMP, IP, PEER, UDP, Raw, eth, udp_to
 from kstack import sock as S
+from kstack.testing import HOST, ICMP, IP, PEER, UDP, Raw, eth, udp_to
 
 LPORT = 5000
 FPORT = 7000

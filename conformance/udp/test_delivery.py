@@ -9,7 +9,8 @@ import errno
 import pytest
 from scapy.layers.inet import IPOption_Router_Alert
 
-from fixtures.packets import (
+from kstack import sock as S
+from kstack.testing import (
     BCAST_MAC,
     BOOT_IP_ID,
     HOST,
@@ -26,7 +27,6 @@ from fixtures.packets import (
     reply_eth,
     udp_to,
 )
-from kstack import sock as S
 
 DELIVERED = {"ip": {"ips_total": 1, "ips_delivered": 1}, "udp": {"udps_ipackets": 1}}
 UNREACH_DELTA = {

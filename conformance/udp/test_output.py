@@ -9,7 +9,8 @@ import errno
 import pytest
 
 import kstack
-from fixtures.packets import (
+from kstack import sock as S
+from kstack.testing import (
     BCAST_MAC,
     BOOT_IP_ID,
     FAR,
@@ -29,7 +30,6 @@ from fixtures.packets import (
     Raw,
     host,
 )
-from kstack import sock as S
 
 SENT = {"ip": {"ips_localout": 1}, "udp": {"udps_opackets": 1}}
 

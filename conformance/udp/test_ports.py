@@ -10,8 +10,8 @@ import errno
 import pytest
 
 import kstack
-from fixtures.packets import HOST, PEER, host
 from kstack import sock as S
+from kstack.testing import HOST, PEER, host
 
 PR = "net.inet.ip.portrange."
 

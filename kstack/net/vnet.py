@@ -16,6 +16,7 @@ from kstack.kern.clock import NS
 from kstack.kern.mbuf import Mbuf
 from kstack.kern.sysctl import Ctx, Value, sysctl_read, sysctl_write
 from kstack.net.bpf import Capture
+from kstack.net.if_loop import M_CSUM_DATA_VALID, M_CSUM_IP_VALID
 from kstack.net.if_var import (
     IFF_BROADCAST,
     IFF_LOOPBACK,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 ProtoInput = Callable[["VNet", Mbuf, int, int], Outcome]
 
 _QUEUED = Outcome(HELD, "netisr", "ip input queue")
+_LO_CSUM = M_CSUM_IP_VALID | M_CSUM_DATA_VALID
 _QDROP = dropped("intr_queue_drops", "netisr IP queue full")
 
 
@@ -554,7 +556,8 @@ class VNet:
     # -- packets in and out -------------------------------------------------
 
     def input(self, ifname: str, frame: bytes | bytearray | Any) -> Outcome:
-        """A frame received on ``ifname``: Ethernet on em*, IP on lo0."""
+        """A frame received on ``ifname``: Ethernet on em*, IP on lo0 (taken
+        as looped by looutput: its checksums are not verified)."""
         ifp = self.ifnet_by_name.get(ifname)
         if ifp is None:
             ifp = self.iface(ifname)
@@ -566,7 +569,10 @@ class VNet:
             c.ifi_ibytes += len(frame)
             for cap in ifp.captures:
                 cap.tap(bytes(frame), "", "in")
-            m = Mbuf(bytearray(frame), ifp, ifp.fib, 0)
+            # Whatever lo0 receives came through looutput, which marks the
+            # IP and transport checksums verified (lo0's checksum offload):
+            # captures of lo0 show them as zero, and ip_input trusts them.
+            m = Mbuf(bytearray(frame), ifp, ifp.fib, _LO_CSUM)
             out = self.netisr_dispatch_ip(m)
         else:
             out = _ether_input(ifp, frame)
