@@ -77,9 +77,10 @@ def ether_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
     elif m.flags & M_MCAST:
         edst = ether_map_ip_multicast(nexthop)
     else:
-        edst = arpresolve(ifp, m, nexthop, rt)
-        if edst is None:
-            return 0
+        resolved = arpresolve(ifp, m, nexthop, rt)
+        if isinstance(resolved, int):
+            return resolved
+        edst = resolved
     if m.flags & M_BCAST and ifp.flags & IFF_SIMPLEX:
         # A simplex interface does not hear its own broadcasts: loop a copy.
         from kstack.net.if_loop import if_simloop

@@ -4,12 +4,14 @@ addresses, learning, static entries, expiry on the virtual clock.
 
 from __future__ import annotations
 
+import errno
 import struct
 from typing import TYPE_CHECKING
 
 from kstack.kern.clock import HZ, TICK_NS
 from kstack.kern.sysctl import CTLFLAG_RW, CTLFLAG_VNET, CTLTYPE_INT, Oid
 from kstack.net.if_var import IFF_NOARP, IFF_UP
+from kstack.net.route import RTF_GATEWAY
 from kstack.netinet.ip import ntoa
 from kstack.outcome import ANSWERED, DELIVERED, Outcome, dropped
 
@@ -143,8 +145,12 @@ def arp_ifinit(ifp: Ifnet, ia: InIfaddr) -> None:
     arprequest(ifp, ia.addr, ia.addr, f"gratuitous arp for {ntoa(ia.addr)}")
 
 
-def arpresolve(ifp: Ifnet, m: Mbuf, dst: int, rt: Rtentry | None) -> bytes | None:
-    """The link address for ``dst``, or None with ``m`` held while we ask."""
+def arpresolve(ifp: Ifnet, m: Mbuf, dst: int, rt: Rtentry | None) -> bytes | int:
+    """The link address for ``dst``; or, with ``m`` held while we ask, an
+    errno: 0 for the EWOULDBLOCK that ether_output masks while fewer than
+    net.link.ether.inet.maxtries requests went out, then EHOSTDOWN
+    (EHOSTUNREACH through a gateway route). A new request goes out at most
+    once a second, whatever maxtries says."""
     table = _table(ifp)
     lle = table.get(dst)
     vnet = ifp.vnet
@@ -155,22 +161,28 @@ def arpresolve(ifp: Ifnet, m: Mbuf, dst: int, rt: Rtentry | None) -> bytes | Non
             # About to expire: refresh it before it does.
             arprequest(ifp, None, dst)
             lle.preempt = (lle.preempt - 1) & 0xFFFF
-        return lle.mac
+        return lle.mac  # type: ignore[return-value]
     if lle is None:
         lle = Llentry(ifp, dst)
         table[dst] = lle
+    renew = lle.asked == 0 or lle.expire != now
     if lle.hold is not None:
         vnet.note_drop(lle.hold, "arpresolve: held packet replaced by a newer one")
     lle.hold = m
     vnet.note_held(m, f"arpresolve: waiting for ARP reply from {ntoa(dst)}")
-    maxtries = int(vnet.sc["net.link.ether.inet.maxtries"])
-    renew = lle.asked == 0 or lle.expire != now
-    if renew and lle.asked < maxtries:
+    # la_asked is a uint16_t compared with the int sysctl.
+    if lle.asked < int(vnet.sc["net.link.ether.inet.maxtries"]):
+        error = 0
+    elif rt is not None and rt.flags & RTF_GATEWAY:
+        error = errno.EHOSTUNREACH
+    else:
+        error = errno.EHOSTDOWN
+    if renew:
         lle.expire = now
         _arm(lle, ARPT_DOWN)
-        lle.asked += 1
+        lle.asked = (lle.asked + 1) & 0xFFFF
         arprequest(ifp, None, dst)
-    return None
+    return error
 
 
 def arp_add_static(ifp: Ifnet, addr: int, mac: bytes) -> Llentry:
@@ -189,11 +201,15 @@ def arp_add_static(ifp: Ifnet, addr: int, mac: bytes) -> Llentry:
 
 
 def _release(ifp: Ifnet, lle: Llentry) -> None:
+    """The held packet goes out through if_output, without a route: it is
+    resolved again (in_arpinput), so an entry that is already expired
+    (max_age <= 0) holds it once more and asks again."""
+    from kstack.net.if_ethersubr import ether_output
+
     m = lle.hold
     if m is not None and lle.mac is not None:
         lle.hold = None
-        frame = ETHER_HDR.pack(lle.mac, ifp.lladdr, 0x0800) + m.data
-        ifp.output_frame(frame, m, m.why)
+        ether_output(ifp, m, lle.addr, None)
 
 
 def arpintr(ifp: Ifnet, pkt: bytes, mflags: int) -> Outcome:

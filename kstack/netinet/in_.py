@@ -79,27 +79,37 @@ def in_localip(vnet: VNet, addr: int) -> bool:
     return addr in vnet.in_ifaddrhash
 
 
+def _route_prefix(ia: InIfaddr) -> tuple[int, int]:
+    """What in_addprefix installs for an address: its connected prefix, or
+    on a loopback interface a host route to the address itself (in_ifinit
+    sets ia_dstaddr = ia_addr and RTF_HOST): lo0's 127.0.0.1/8 gives the
+    route 127.0.0.1, not 127.0.0.0/8."""
+    if ia.ifp.flags & IFF_LOOPBACK:
+        return ia.addr, 32
+    return ia.subnet, ia.plen
+
+
 def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
     """rtinit(RTM_ADD) for the connected prefix."""
     ifp = ia.ifp
-    # in_ifinit: an address on a loopback interface is reached through a
-    # host route to itself (a /32 alias of lo0 included).
-    flags = RTF_UP | (RTF_HOST if ia.mask == 0xFFFFFFFF else 0)
+    dst, plen = _route_prefix(ia)
+    flags = RTF_UP | (RTF_HOST if plen == 32 else 0)
     fibs = (
         range(vnet.kernel.fibs)
         if int(vnet.kernel.sc["net.add_addr_allfibs"])
         else (vnet.kernel.proc_fibnum,)
     )
     for fib in fibs:
-        vnet.rt[fib].add(Rtentry(ia.subnet, ia.plen, ifp, ia, flags, mtu=ifp.mtu))
+        vnet.rt[fib].add(Rtentry(dst, plen, ifp, ia, flags, mtu=ifp.mtu))
     ia.has_route = True
 
 
 def _prefix_route_del(vnet: VNet, ia: InIfaddr) -> None:
+    dst, plen = _route_prefix(ia)
     for table in vnet.rt:
-        rt = table.get(ia.subnet, ia.plen)
+        rt = table.get(dst, plen)
         if rt is not None and rt.ifa is ia:
-            table.delete(ia.subnet, ia.plen)
+            table.delete(dst, plen)
     ia.has_route = False
 
 

@@ -188,12 +188,9 @@ def inp_getmoptions(so: Socket, name: int) -> tuple[int, bytes]:
     if name == S.IP_MULTICAST_TTL:
         return 0, ib(imo.multicast_ttl if imo is not None else S.IP_DEFAULT_MULTICAST_TTL)
     if name == S.IP_MULTICAST_LOOP:
-        loop = (
-            imo.multicast_loop
-            if imo is not None
-            else int(so.vnet.kernel.sc["net.inet.ip.mcast.loop"])
-        )
-        return 0, ib(loop)
+        # Without multicast options: IP_DEFAULT_MULTICAST_LOOP, whatever
+        # net.inet.ip.mcast.loop says (inp_getmoptions).
+        return 0, ib(imo.multicast_loop if imo is not None else S.IP_DEFAULT_MULTICAST_LOOP)
     if name == S.IP_MULTICAST_VIF:
         return 0, ib(imo.multicast_vif if imo is not None else -1)
     if name == S.IP_MSFILTER:

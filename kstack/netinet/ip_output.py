@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
 from kstack.net.if_ethersubr import ether_output
-from kstack.net.if_loop import if_simloop, looutput
+from kstack.net.if_loop import M_CSUM_DATA_VALID, if_simloop, looutput
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
 from kstack.netinet.in_ import ifa_ifwithbroadaddr, ifa_ifwithnet, in_broadcast
@@ -302,7 +302,16 @@ def ip_fragment(data: bytearray, hlen: int, mtu: int) -> list[bytearray] | None:
 
 
 def ip_mloopback(vnet: VNet, ifp: Ifnet, m: Mbuf, hlen: int) -> None:
-    """Loop a copy of an outgoing multicast back in through ``ifp``."""
+    """Loop a copy of an outgoing multicast back in through ``ifp``: a
+    delayed UDP checksum is completed in software and marked valid, and the
+    IP header checksum is computed (whatever the interface offloads)."""
     copy = m.copy()
-    _finish_header(copy.data, hlen, ifp if ifp.type == IFT_LOOP else vnet.lo0)
+    data = copy.data
+    if copy.flags & M_UDP_CSUM:
+        _udp_cksum(copy, hlen, False)
+        copy.flags |= M_CSUM_DATA_VALID
+    U16.pack_into(data, 2, len(data))
+    data[10] = 0
+    data[11] = 0
+    U16.pack_into(data, 10, in_cksum(memoryview(data)[:hlen]))
     if_simloop(ifp, copy)
