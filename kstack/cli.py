@@ -284,7 +284,8 @@ class _Report:
                 "the host sent nothing like it"
             )
 
-    def diff(self, d: PacketDiff, a: str, b: str) -> None:
+    def diff(self, d: PacketDiff, cmp: Comparison) -> None:
+        a, b = "A", "B"
         r = d.result
         what = decode(r.frame, r.frame_linktype) if r is not None else "after the last record"
         if self.json:
@@ -294,8 +295,8 @@ class _Report:
                     "index": d.index or None,
                     "ts_ns": d.ts_ns,
                     "decode": what,
-                    "a": {"profile": a, "outcome": _outcome_dict(d.a), "skipped": d.a_skip},
-                    "b": {"profile": b, "outcome": _outcome_dict(d.b), "skipped": d.b_skip},
+                    "a": {"profile": cmp.a, "outcome": _outcome_dict(d.a), "skipped": d.a_skip},
+                    "b": {"profile": cmp.b, "outcome": _outcome_dict(d.b), "skipped": d.b_skip},
                     "frames": [
                         {
                             "a": None if p.a is None else _sent_dict(p.a),
@@ -312,9 +313,13 @@ class _Report:
             return
         head = f"#{d.index} {self._rel(d.ts_ns)} {what}" if d.index else f"end: {what}"
         self.line(head)
-        if d.outcome_differs or d.index:
-            self.line(f"    {a}: {d.a if d.a is not None else 'skipped: ' + str(d.a_skip)}")
-            self.line(f"    {b}: {d.b if d.b is not None else 'skipped: ' + str(d.b_skip)}")
+        oa = str(d.a) if d.a is not None else f"skipped: {d.a_skip}"
+        ob = str(d.b) if d.b is not None else f"skipped: {d.b_skip}"
+        if d.outcome_differs:
+            self.line(f"    {a}: {oa}")
+            self.line(f"    {b}: {ob}")
+        elif d.index:
+            self.line(f"    both: {oa}")
         for i, p in enumerate(d.frames, 1):
             if p.a is None or p.b is None:
                 side, f = (a, p.a) if p.b is None else (b, p.b)
@@ -360,10 +365,10 @@ class _Progress:
         self.p.start()
 
     def update(self, done: int) -> None:
-        task = self.p.tasks[0]
-        speed = task.speed
-        rate = f"{speed:,.0f} records/s" if speed else ""
-        self.p.update(self.task, completed=done, rate=rate)
+        self.p.update(self.task, completed=done)
+        elapsed = self.p.tasks[0].elapsed
+        if elapsed:
+            self.p.update(self.task, rate=f"{done / elapsed:,.0f} records/s")
         self.p.refresh()
 
     def stop(self) -> None:
@@ -480,6 +485,14 @@ def _scenario_profile(sc: Scenario) -> Profile:
         raise ScenarioError(f"{sc.name}: [kernel]: {e}") from None
 
 
+def _profile_origin(a: argparse.Namespace, scenario: Scenario | None) -> str:
+    if a.profile is not None:
+        return "from --profile"
+    if scenario is not None and "profile" in scenario.kernel:
+        return f"from {scenario.name}"
+    return "the default"
+
+
 def _want_progress(a: argparse.Namespace) -> bool:
     if a.no_progress or not sys.stderr.isatty():
         return False
@@ -562,7 +575,9 @@ def _run_replay(
     out = _OutFile(a.out) if a.out else None
     try:
         with _open_replay(a, source, scenario, sysctls, profile, rep.note) as r:
+            rep.first = r.summary.first_ts_ns
             k = r.kernel
+            rep.note(f"profile {k.profile.name} ({_profile_origin(a, scenario)})")
             if out is not None:
                 out.interfaces(k)
             checker: Checker | None = None
@@ -653,13 +668,15 @@ def _run_compare(
     ra = _open_replay(a, source, scenario, sysctls, pa, rep.note)
     rb = _open_replay(a, source, scenario, sysctls, other, None)
     cmp = Comparison(pa.name, other.name, CHECK_DONT_CARE | ignore)
-    rep.note(f"compare: A is profile {pa.name}, B is profile {other.name}")
+    rep.first = ra.summary.first_ts_ns
+    origin = _profile_origin(a, scenario)
+    rep.note(f"compare: A is profile {pa.name} ({origin}), B is profile {other.name}")
     try:
         show = _want_progress(a)
         for res_a, res_b in zip(_iter_with_progress(ra, source, show), rb, strict=True):
             d = cmp.packet(res_a, res_b)
             if d is not None:
-                rep.diff(d, "A", "B")
+                rep.diff(d, cmp)
         ra.end()
         rb.end()
         da = ra.drain(a.drain) if a.drain else []
@@ -668,7 +685,7 @@ def _run_compare(
         sb = rb.finish()
         d = cmp.tail(sa.tail, sb.tail, da, db, sa.kernel.clock.wall_ns)
         if d is not None:
-            rep.diff(d, "A", "B")
+            rep.diff(d, cmp)
     finally:
         ra.close()
         rb.close()
@@ -786,19 +803,19 @@ def _cmd_sysctl(a: argparse.Namespace) -> int:
         raise ValueError("sysctl: give a NAME or -a")
     for item in names:
         name, eq, value = item.partition("=")
-        if eq:
-            old = k.sysctl(name, value)
-            lines.append(f"{name}: {old} -> {k.sysctl(name)}")
-            continue
-        if name in tree.oids:
-            lines.append(f"{name}: {k.sysctl(name)}")
-            continue
-        found = False
-        for oid in tree.walk(name):
-            found = True
-            lines.append(f"{oid.name}: {k.sysctl(oid.name)}")
-        if not found:
-            raise OSError(errno.ENOENT, f"unknown oid '{name}'")
+        try:
+            if eq:
+                old = k.sysctl(name, value)
+                lines.append(f"{name}: {old} -> {k.sysctl(name)}")
+            elif name in tree.oids:
+                lines.append(f"{name}: {k.sysctl(name)}")
+            else:
+                for oid in tree.walk(name):
+                    lines.append(f"{oid.name}: {k.sysctl(oid.name)}")
+        except OSError as e:
+            what = _SYSCTL_ERRORS.get(e.errno or 0, "refused")
+            code = errno.errorcode.get(e.errno or 0, "")
+            raise ValueError(f"sysctl {item}: {what} ({code})") from None
     sys.stdout.write("".join(s + "\n" for s in lines))
     return 0
 

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from kstack.kern.clock import NS
 from kstack.kern.kernel import Kernel
 from kstack.net.if_var import IFT_ETHER, IFT_LOOP, format_mac, parse_mac
-from kstack.net.vnet import Event
+from kstack.net.vnet import Event, default_lladdr
 from kstack.netinet.ip import aton, in_cksum_ok, ntoa
 from kstack.outcome import KINDS, Outcome
 from kstack.pcapio import (
@@ -512,8 +512,11 @@ def choose_host(
     src = _as_source(path)
     scan = _Prescan()
     with src.open() as cap:
-        for rec in cap:
-            scan.add(rec)
+        try:
+            for rec in cap:
+                scan.add(rec)
+        except ReplayError as e:
+            raise ReplayError(f"{src.name}: {e}") from None
     notes: list[str] = []
     if scan.has_loop and not scan.has_other and host is None:
         ch = HostChoice(None, 0, notes=notes, records=scan.records)
@@ -571,13 +574,16 @@ def choose_host(
             f"em0 ether {format_mac(host_mac)} (the unicast destination MAC of "
             f"{scan.any_dst_mac[host_mac]} frames, so they reach the stack)"
         )
-    elif scan.ethernet:
-        notes.append("em0 ether 02:00:00:00:00:01, kstack's default (no unicast frame to the host)")
     else:
-        notes.append(
-            "em0 ether 02:00:00:00:00:01, kstack's default (not an Ethernet capture: "
-            f"records are framed from {PEER_MAC})"
-        )
+        # em0 is the second interface of a fresh vnet0 (lo0 is the first).
+        dflt = format_mac(default_lladdr(0, 2))
+        if scan.ethernet:
+            notes.append(f"em0 ether {dflt}, kstack's default (no unicast frame to the host)")
+        else:
+            notes.append(
+                f"em0 ether {dflt}, kstack's default (not an Ethernet capture: "
+                f"records are framed from {PEER_MAC})"
+            )
     ch.ether = format_mac(host_mac) if host_mac is not None else None
     mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
     net = addr & mask
@@ -827,6 +833,12 @@ class Replay:
     # -- records --------------------------------------------------------------
 
     def __iter__(self) -> Iterator[PacketResult]:
+        try:
+            yield from self._results()
+        except ReplayError as e:
+            raise ReplayError(f"{self.source.name}: {e}") from None
+
+    def _results(self) -> Iterator[PacketResult]:
         k = self.kernel
         clock = k.clock
         vnet = k.vnet0

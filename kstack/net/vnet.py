@@ -75,6 +75,13 @@ class Event:
         return f"Event({self.what!r}, {self.outcome})"
 
 
+def default_lladdr(vnet_id: int, ifindex: int) -> bytes:
+    """The MAC an Ethernet interface gets without ``ether=``: locally
+    administered, 02:00:00:<vnet id>:<ifindex high>:<ifindex low> (in a
+    fresh kernel lo0 is interface 1, so em0 is 02:00:00:00:00:02)."""
+    return bytes((0x02, 0x00, 0x00, vnet_id & 0xFF, (ifindex >> 8) & 0xFF, ifindex & 0xFF))
+
+
 def parse_prefix(s: str) -> tuple[int, int]:
     """'a.b.c.d/len' (or a bare address: /32) -> (addr, plen)."""
     if "/" in s:
@@ -340,12 +347,7 @@ class VNet:
                 IFF_UP | IFF_LOOPBACK | IFF_MULTICAST | IFF_RUNNING,
             )
         else:
-            if ether is not None:
-                lladdr = parse_mac(ether)
-            else:
-                lladdr = bytes(
-                    (0x02, 0x00, 0x00, self.id & 0xFF, (index >> 8) & 0xFF, index & 0xFF)
-                )
+            lladdr = parse_mac(ether) if ether is not None else default_lladdr(self.id, index)
             ifp = Ifnet(
                 name,
                 index,
