@@ -457,11 +457,17 @@ class _Prescan:
         if _unicast(dst):
             self.score[dst] += _weight(ip)
             if dmac and not dmac[0] & 1:
-                self.dst_mac.setdefault(dst, Counter())[dmac] += 1
+                c = self.dst_mac.get(dst)
+                if c is None:
+                    c = self.dst_mac[dst] = Counter()
+                c[dmac] += 1
         if _unicast(src):
             self.src_count[src] += 1
             if smac and not smac[0] & 1:
-                self.src_mac.setdefault(src, Counter())[smac] += 1
+                c = self.src_mac.get(src)
+                if c is None:
+                    c = self.src_mac[src] = Counter()
+                c[smac] += 1
                 owner = self.mac_owner.setdefault(smac, src)
                 if owner != src:
                     self.shared.add(smac)
@@ -919,16 +925,20 @@ class Replay:
                 skips[skip] += 1
             else:
                 out = k.input(ifname, frame)
-                res = PacketResult(n, rec.ts_ns, lt, frame, out, iface=ifname, frame_linktype=flt)
+                sent = _collect(k, clock.wall_ns)
+                res = PacketResult(
+                    n, rec.ts_ns, lt, frame, out, None, sent, [], timers, None, ifname, flt
+                )
                 kinds[out.kind] += 1
                 reasons[f"{out.kind}: {out.reason}"] += 1
-                res.sent = _collect(k, clock.wall_ns)
             res.timers = timers
             if vnet.events:
                 res.events = before_ev + vnet.take_events()
             elif before_ev:
                 res.events = before_ev
-            sent_total += len(res.sent) + sum(len(t.sent) for t in timers)
+            sent_total += len(res.sent)
+            if timers:
+                sent_total += sum(len(t.sent) for t in timers)
             if counters:
                 new = k.netstat()
                 res.counters = counter_delta(self._snap, new)

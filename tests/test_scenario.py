@@ -99,6 +99,44 @@ BAD = {
     ),
     "sock-eperm": ("[[socket]]\ntype='raw'\nproto=253\nuid=1000\n", "#1: EPERM"),
     "sock-bind": ("[[socket]]\ntype='dgram'\nbind='10.9.9.9'\nport=53\n", "EADDRNOTAVAIL"),
+    # Values of the wrong type or out of range: one line, never a traceback.
+    "ether-int": (
+        "[[interface]]\nname='em0'\nether=5\n",
+        "[[interface]] #1 (em0): ether must be a string, not 5",
+    ),
+    "mtu-negative": (
+        "[[interface]]\nname='em0'\nmtu=-1\n",
+        "[[interface]] #1 (em0): mtu = -1 is out of range (72 to 65535)",
+    ),
+    "up-string": ("[[interface]]\nname='em0'\nup='no'\n", "up must be true or false, not 'no'"),
+    "fibs-inf": ("[kernel]\nfibs=inf\n", "[kernel]: fibs must be an integer, not inf"),
+    "fibs-zero": ("[kernel]\nfibs=0\n", "[kernel]: fibs = 0 is out of range (1 to 16)"),
+    "seed-string": ("[kernel]\nseed='x'\n", "[kernel]: seed must be an integer, not 'x'"),
+    "port-range": (
+        "[[socket]]\ntype='dgram'\nport=70000\n",
+        "[[socket]] #1: port = 70000 is out of range (0 to 65535)",
+    ),
+    "rcvbuf-range": (
+        "[[socket]]\ntype='dgram'\noptions={SO_RCVBUF=99999999999}\n",
+        "[[socket]] #1: option SO_RCVBUF = 99999999999 does not fit the C int setsockopt reads",
+    ),
+    "option-type": (
+        "[[socket]]\ntype='dgram'\noptions={SO_RCVBUF='big'}\n",
+        "option SO_RCVBUF must be an integer, not 'big'",
+    ),
+    "socket-jail": (
+        "[[socket]]\ntype='dgram'\njail='j1'\n",
+        "[[socket]] #1: jail: jails are not supported yet",
+    ),
+    "route-mtu": (
+        "[[route]]\ndest='default'\ngateway='10.0.0.1'\nmtu=1e3\n",
+        "[[route]] #1: mtu must be an integer, not 1000.0",
+    ),
+    "route-errno": (
+        "[[interface]]\nname='em0'\naddr='192.0.2.1/24'\n"
+        "[[route]]\ndest='default'\ngateway='10.9.9.9'\n",
+        "[[route]] #1 (default): ENETUNREACH: gateway 10.9.9.9 is not on a connected network",
+    ),
 }
 
 
@@ -146,6 +184,7 @@ def test_errors(case: str, tmp_path: Path) -> None:
     assert "\n" not in msg
     assert msg.startswith(f"{case}.toml: ")
     assert needle in msg
+    assert "[Errno" not in msg
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ history; the kernel's profile decides (see :func:`render_header`).
 from __future__ import annotations
 
 import errno
+import functools
 from typing import TYPE_CHECKING, Literal
 
 from kstack import sock as S
+from kstack.decode import ICMP_NAMES
 from kstack.kern.cred import (
     PRIV_NETINET_IPFW,
     PRIV_NETINET_MROUTE,
@@ -118,11 +120,14 @@ def _no_listener(m: Mbuf, hlen: int, why: str) -> Outcome:
     """ips_noproto, saying what the packet was and why it ended here."""
     data = m.data
     proto = data[9]
-    if proto == 1 and len(data) > hlen:  # ICMP
-        from kstack.decode import ICMP_NAMES
+    return _no_listener_outcome(proto, data[hlen] if proto == 1 and len(data) > hlen else -1, why)
 
-        t = data[hlen]
-        name = f"ICMP {ICMP_NAMES.get(t, f'type {t}')}"
+
+@functools.lru_cache(maxsize=4096)
+def _no_listener_outcome(proto: int, icmp_type: int, why: str) -> Outcome:
+    """The (immutable) outcome for one kind of unclaimed packet."""
+    if icmp_type >= 0:
+        name = f"ICMP {ICMP_NAMES.get(icmp_type, f'type {icmp_type}')}"
         head = f"{name}: {why}" if why else name
     elif why:
         head = why
