@@ -31,6 +31,7 @@ from kstack.netstat import format_netstat_s
 from kstack.outcome import KINDS, Outcome
 from kstack.pcapio import (
     LINKTYPE_ETHERNET,
+    LINKTYPE_LOOP,
     LINKTYPE_NULL,
     LINKTYPE_RAW,
     TS_LIMIT_NS,
@@ -582,6 +583,11 @@ def _run_replay(
                 out.interfaces(k)
             checker: Checker | None = None
             if a.check:
+                if r.first_linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+                    raise ValueError(
+                        f"--check: {source.basename} is a loopback capture; on lo0 the host "
+                        "both sends and receives every frame, so nothing can be compared"
+                    )
                 link = r.first_linktype == LINKTYPE_ETHERNET
                 checker = Checker(CHECK_DONT_CARE | ignore, link=link)
                 rep.note(
@@ -595,22 +601,24 @@ def _run_replay(
                     for f in t.sent:
                         if out is not None:
                             out.add(f, f"timer before packet #{res.index}")
-                        if checker is not None:
+                        if checker is not None and f.iface == r.iface:
                             checks += checker.actual(0, f.ts_ns, f.data, f.reason)
                 for f in res.sent:
                     if out is not None:
                         out.add(f, f"in reply to packet #{res.index}")
-                    if checker is not None:
+                    if checker is not None and f.iface == r.iface:
                         checks += checker.actual(res.index, f.ts_ns, f.data, f.reason)
                 if checker is not None and res.own:
                     checks += checker.expected(res.index, res.ts_ns, res.frame)
                 rep.packet(res, checks)
             for f in r.end():
-                _tail_frame(f, "after the last packet", out, checker, rep)
+                _tail_frame(f, "after the last packet", out, checker, rep, iface=r.iface)
             for t in r.drain(a.drain) if a.drain else []:
                 rep.timer(t, None)
                 for f in t.sent:
-                    _tail_frame(f, "while draining", out, checker, rep, line=False)
+                    _tail_frame(
+                        f, "while draining", out, checker, rep, line=False, iface=r.iface
+                    )
             summary = r.finish()
             if checker is not None:
                 for c in checker.finish():
@@ -638,12 +646,13 @@ def _tail_frame(
     rep: _Report,
     *,
     line: bool = True,
+    iface: str = "em0",
 ) -> None:
     if out is not None:
         out.add(f, why)
     if line and not rep.quiet and not rep.json:
         rep.line(f"  {f.iface} < {_frame_decode(f)} [{f.reason}] ({why})")
-    if checker is not None:
+    if checker is not None and f.iface == iface:
         for c in checker.actual(0, f.ts_ns, f.data, f.reason):
             rep.check(c, checker.link)
 

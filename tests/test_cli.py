@@ -688,3 +688,16 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert b"/600" in err and b"records/s" in err
     assert out.startswith(b"summary: 600 frames read from many.pcap")
     assert b"replaying" not in out
+
+
+def test_check_refuses_a_loopback_capture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cap = tmp_path / "lo.pcap"
+    write_pcap(
+        cap, [(10**18, struct.pack("<I", 2) + bytes(IP(src="127.0.0.1", dst="127.0.0.1")))], 0
+    )
+    out = tmp_path / "o.pcapng"
+    assert main(["replay", str(cap), "--check", "--out", str(out)]) == 2
+    assert "lo.pcap is a loopback capture" in _one_error_line(capsys.readouterr().err)
+    assert not out.exists()

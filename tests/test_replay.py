@@ -12,8 +12,17 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from kstack.outcome import Outcome
 from kstack.pcapio import write_pcap
-from kstack.replay import PEER_MAC, PacketResult, ReplayError, choose_host, replay
+from kstack.replay import (
+    OWN_FRAME,
+    PEER_MAC,
+    PacketResult,
+    Replay,
+    ReplayError,
+    choose_host,
+    replay,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MIXED = ROOT / "pcaps" / "replay" / "mixed.pcap"
@@ -240,3 +249,45 @@ def test_fixtures_regenerate_byte_identically(tmp_path: Path) -> None:
     for p in generate(tmp_path):
         rel = p.relative_to(tmp_path)
         assert p.read_bytes() == (ROOT / "pcaps" / rel).read_bytes(), rel
+
+
+def test_own_frames_are_skipped_unless_fed_on_purpose(tmp_path: Path) -> None:
+    """Frames the host itself sent (its MAC as source, not as destination)
+    are the capture's output: skipped, or fed with feed_own=True."""
+    host_mac, peer_mac = "02:00:00:00:00:01", "02:00:00:00:00:02"
+    req = Ether(src=peer_mac, dst=host_mac, type=0x0800) / IP(src="192.0.2.2", dst="192.0.2.1")
+    rep = Ether(src=host_mac, dst=peer_mac, type=0x0800) / IP(src="192.0.2.1", dst="192.0.2.2")
+    frames = [bytes(req / ICMP(type=8)), bytes(rep / ICMP(type=0))]
+    p = tmp_path / "own.pcap"
+    write_pcap(p, [(10**18 + i * 10**6, f) for i, f in enumerate(frames)], 1)
+    got: list[PacketResult] = []
+    s = replay(p, on_event=got.append)
+    assert [(r.own, r.skipped) for r in got] == [(False, None), (True, OWN_FRAME)]
+    assert (s.own, s.skipped) == (1, 1)
+    got.clear()
+    s = replay(p, on_event=got.append, feed_own=True)
+    assert [r.own for r in got] == [False, False] and s.skipped == 0
+    # Fed back, the host's reply is a frame for the peer's MAC.
+    assert got[1].outcome == Outcome(
+        "dropped", "ether_input: frame not addressed to this interface"
+    )
+
+
+def test_replay_object_steps(tmp_path: Path) -> None:
+    """Replay as an iterator: results, then end(), drain(), finish()."""
+    frag = bytes(
+        Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01", type=0x0800)
+        / IP(src="192.0.2.2", dst="192.0.2.1", id=3, flags="MF", proto=1)
+        / Raw(b"a" * 16)
+    )
+    p = tmp_path / "f.pcap"
+    write_pcap(p, [(10**18, frag)], 1)
+    with Replay(p, counters=True) as r:
+        (res,) = list(r)
+        assert (res.outcome.kind, res.outcome.reason) == ("held", "ips_fragments")
+        assert r.end() == []
+        assert r.kernel.vnet0.pending_work() != []
+        (t,) = r.drain(31)
+        assert t.counters == {"ip": {"ips_fragtimeout": 1}}
+        s = r.finish()
+    assert s.pending == [] and s.drained == [t] and s.frames_read == 1
