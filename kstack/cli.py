@@ -126,6 +126,7 @@ class _Report:
         self.json = json_mode
         self.quiet = quiet
         self.first: int | None = None
+        self.check_link = True  # whether --check compares Ethernet frames
 
     def emit(self, obj: dict[str, Any]) -> None:
         self.out.write(json.dumps(obj) + "\n")
@@ -229,8 +230,8 @@ class _Report:
         for c in checks:
             self.check(c)
 
-    def check(self, c: CheckItem, link: bool = True) -> None:
-        lt = LINKTYPE_ETHERNET if link else LINKTYPE_RAW
+    def check(self, c: CheckItem) -> None:
+        lt = LINKTYPE_ETHERNET if self.check_link else LINKTYPE_RAW
         if self.json:
             self.emit(
                 {
@@ -590,6 +591,7 @@ def _run_replay(
                     )
                 link = r.first_linktype == LINKTYPE_ETHERNET
                 checker = Checker(CHECK_DONT_CARE | ignore, link=link)
+                rep.check_link = link
                 rep.note(
                     "check: frames the host sent are compared with kstack's "
                     f"(don't care: {', '.join(sorted(checker.dont_care))})"
@@ -622,7 +624,7 @@ def _run_replay(
             summary = r.finish()
             if checker is not None:
                 for c in checker.finish():
-                    rep.check(c, checker.link)
+                    rep.check(c)
         if out is not None:
             out.commit()
             out_done = out
@@ -654,7 +656,7 @@ def _tail_frame(
         rep.line(f"  {f.iface} < {_frame_decode(f)} [{f.reason}] ({why})")
     if checker is not None and f.iface == iface:
         for c in checker.actual(0, f.ts_ns, f.data, f.reason):
-            rep.check(c, checker.link)
+            rep.check(c)
 
 
 def _run_compare(
@@ -675,7 +677,11 @@ def _run_compare(
     else:
         pa = get_profile("9.0")
     ra = _open_replay(a, source, scenario, sysctls, pa, rep.note)
-    rb = _open_replay(a, source, scenario, sysctls, other, None)
+    try:
+        rb = _open_replay(a, source, scenario, sysctls, other, None)
+    except BaseException:
+        ra.close()
+        raise
     cmp = Comparison(pa.name, other.name, CHECK_DONT_CARE | ignore)
     rep.first = ra.summary.first_ts_ns
     origin = _profile_origin(a, scenario)

@@ -12,6 +12,7 @@ is the callback form that returns the :class:`Summary`. See
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -215,7 +216,7 @@ class CaptureSource:
     def __init__(self, spec: str | os.PathLike[str], *, stdin: BinaryIO | None = None) -> None:
         self.spec = os.fspath(spec)
         self._stdin = stdin
-        self._spooled: BinaryIO | None = None
+        self._spooled: str | None = None  # the path of the copy of a stream
         self._used = False
         if self.spec == "-":
             self.name = "<stdin>"
@@ -253,24 +254,23 @@ class CaptureSource:
         if self.rereadable:
             return
         src = self._stream()
-        tmp = tempfile.TemporaryFile(prefix="kstack-capture-")  # noqa: SIM115
+        fd, path = tempfile.mkstemp(prefix="kstack-capture-")
         try:
-            shutil.copyfileobj(src, tmp, 1 << 20)
+            with os.fdopen(fd, "wb") as tmp:
+                shutil.copyfileobj(src, tmp, 1 << 20)
         except OSError as e:
-            tmp.close()
+            os.unlink(path)
             from kstack.pcapio import PcapError
 
             raise PcapError(f"{self.name}: read error: {e.strerror or e}") from e
         if src is not self._stdin and src is not sys.stdin.buffer:
             src.close()
-        self._spooled = tmp
+        self._spooled = path
 
     def open(self) -> CaptureReader:
         """A new reader from the first record."""
         if self._spooled is not None:
-            self._spooled.seek(0)
-            dup = os.fdopen(os.dup(self._spooled.fileno()), "rb")
-            return open_capture(dup, name=self.name)
+            return open_capture(self._spooled, name=self.name)  # readers never share an offset
         if self.path is not None:
             return open_capture(self.path, name=self.name)
         if self._used:
@@ -279,9 +279,14 @@ class CaptureSource:
         return open_capture(self._stream(), name=self.name)
 
     def close(self) -> None:
+        """Remove the copy of a stream, if one was made."""
         if self._spooled is not None:
-            self._spooled.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._spooled)
             self._spooled = None
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def _as_source(path: str | os.PathLike[str] | CaptureSource) -> CaptureSource:

@@ -701,3 +701,20 @@ def test_check_refuses_a_loopback_capture(
     assert main(["replay", str(cap), "--check", "--out", str(out)]) == 2
     assert "lo.pcap is a loopback capture" in _one_error_line(capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_compare_from_standard_input_beyond_one_read_chunk(tmp_path: Path) -> None:
+    """Both sides of --compare read their own copy of a spooled stream: a
+    capture larger than one read chunk (1 MiB) still compares equal."""
+    frame = bytes(
+        Ether(src=PEER_MAC, dst=HOST_MAC, type=0x0800)
+        / IP(src="192.0.2.2", dst="192.0.2.1")
+        / UDP(sport=7, dport=9)
+        / Raw(b"p" * 120)
+    )
+    cap = tmp_path / "big.pcap"
+    write_pcap(cap, [(10**18 + i * 10**6, frame) for i in range(8000)], 1)
+    assert cap.stat().st_size > 1 << 20
+    r = _run(["replay", "-", "--compare", "9.1", "-q"], stdin=cap.read_bytes())
+    assert r.returncode == 0, r.stderr
+    assert b"compare: 8000 records; 0 differ between A (9.0) and B (9.1)" in r.stdout
