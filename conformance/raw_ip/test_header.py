@@ -150,10 +150,6 @@ def test_record_route_unprocessed_when_process_options_0(profile):
     assert s.recv(2048) == _seen(ip_bytes(frame), profile)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ip_dooptions mode 1 (record route) not emulated in kstack/netinet/ip_options.py",
-)
 def test_record_route_filled_for_raw_reader():
     """ip_dooptions (netinet/ip_options.c) then rip_input, G5.3: the first RR
     slot is filled with our address, the pointer advanced to 8, ip_sum left

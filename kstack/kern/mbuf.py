@@ -24,7 +24,10 @@ M_PROTOFLAGS = 0x000000F0 | 0x00100000 | 0x00200000 | 0x00400000 | 0x00800000
 
 
 class Mbuf:
-    __slots__ = ("data", "rcvif", "fib", "flags", "why")
+    """``srcrt`` is the PACKET_TAG_IPOPTIONS tag: a source route that ended
+    at this host, saved for the reply (option bytes, original source)."""
+
+    __slots__ = ("data", "rcvif", "fib", "flags", "why", "srcrt")
 
     def __init__(
         self,
@@ -39,9 +42,12 @@ class Mbuf:
         self.fib = fib
         self.flags = flags
         self.why = why
+        self.srcrt: tuple[bytes, int] | None = None
 
     def copy(self) -> Mbuf:
-        return Mbuf(bytearray(self.data), self.rcvif, self.fib, self.flags, self.why)
+        m = Mbuf(bytearray(self.data), self.rcvif, self.fib, self.flags, self.why)
+        m.srcrt = self.srcrt
+        return m
 
     def __len__(self) -> int:
         return len(self.data)

@@ -52,6 +52,19 @@ def ifa_ifwithdstaddr(vnet: VNet, dst: int) -> InIfaddr | None:
     return None
 
 
+def ifaof_ifpforaddr(ifp: Ifnet, addr: int) -> InIfaddr | None:
+    """ifaof_ifpforaddr (net/if.c): the address of ``ifp`` whose network
+    holds ``addr`` (on a point-to-point link: whose peer is ``addr``), else
+    its first address."""
+    for ia in ifp.addrs_in:
+        if ia.dstaddr:
+            if ia.dstaddr == addr:
+                return ia
+        elif (addr & ia.mask) == ia.subnet:
+            return ia
+    return ifp.addrs_in[0] if ifp.addrs_in else None
+
+
 def ifa_ifwithbroadaddr(vnet: VNet, dst: int) -> InIfaddr | None:
     for ia in vnet.in_ifaddrhead:
         if ia.ifp.flags & IFF_BROADCAST and ia.broadaddr == dst:

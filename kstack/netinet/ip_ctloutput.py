@@ -26,6 +26,7 @@ from kstack.netinet.in_pcb import (
     INP_REUSEPORT,
 )
 from kstack.netinet.ip import in_multicast
+from kstack.netinet.ip_options import ip_pcbopts
 
 if TYPE_CHECKING:
     from kstack.kern.uipc_socket import Control, Socket
@@ -94,7 +95,10 @@ def ip_ctloutput(so: Socket, is_set: bool, level: int, name: int, raw: bytes) ->
         if name in (S.IP_OPTIONS,):
             if len(raw) > MLEN:
                 return errno.EMSGSIZE, b""
-            return ip_pcbopts(so, raw), b""
+            # ip_pcbopts drops the old options before it checks the new ones:
+            # a refused value leaves the socket without options.
+            err, inp.options = ip_pcbopts(raw)
+            return err, b""
         if name == S.IP_BINDANY:
             err = priv_check_cred(so.cred, PRIV_NETINET_BINDANY)
             if err:
@@ -137,10 +141,9 @@ def ip_ctloutput(so: Socket, is_set: bool, level: int, name: int, raw: bytes) ->
     # getsockopt
     ib = so.int_bytes
     if name in (S.IP_OPTIONS, S.IP_RETOPTS):
-        # The kernel keeps a 4-byte first-hop address in front of the
-        # options (struct ipoption) and copies both out; it is zero unless a
-        # source route supplied it (first-hop extraction is not emulated).
-        return 0, bytes(4) + inp.options if inp.options else b""
+        # What the pcb keeps: the first-hop address (zero unless a source
+        # route gave one), then the options (struct ipoption).
+        return 0, inp.options
     if name == S.IP_TOS:
         return 0, ib(inp.tos)
     if name == S.IP_TTL:
@@ -167,34 +170,6 @@ def _set_reuseport(so: Socket, on: bool) -> None:
         so.inp.flags2 |= INP_REUSEPORT
     else:
         so.inp.flags2 &= ~INP_REUSEPORT
-
-
-def ip_pcbopts(so: Socket, raw: bytes) -> int:
-    """IP_OPTIONS: an empty value clears; otherwise the options must be a
-    whole number of 32-bit words and well formed (EINVAL)."""
-    inp = so.inp
-    if not raw:
-        inp.options = b""
-        return 0
-    if len(raw) % 4 or len(raw) > MAX_IPOPTLEN + 4:
-        return errno.EINVAL
-    i = 0
-    n = len(raw)
-    while i < n:
-        opt = raw[i]
-        if opt == 0:  # IPOPT_EOL
-            break
-        if opt == 1:  # IPOPT_NOP
-            i += 1
-            continue
-        if i + 1 >= n:
-            return errno.EINVAL
-        olen = raw[i + 1]
-        if olen < 2 or olen > n - i:
-            return errno.EINVAL
-        i += olen
-    inp.options = bytes(raw)
-    return 0
 
 
 # -- control messages (ip_savecontrol) -----------------------------------------

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from kstack.kern.clock import HZ, NS
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
 from kstack.net.if_var import IFF_BROADCAST
+from kstack.netinet.in_ import ifaof_ifpforaddr
 from kstack.netinet.ip import (
     IP_DF,
     IP_MF,
@@ -220,14 +221,8 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         # subnet holds the destination (the source for a request sent to
         # 0.0.0.0 or 255.255.255.255), else its first address.
         icmpdst = src if dst in (0, 0xFFFFFFFF) else dst
-        ia = None
         rcvif = m.rcvif
-        if rcvif is not None and rcvif.addrs_in:
-            ia = rcvif.addrs_in[0]
-            for cand in rcvif.addrs_in:
-                if (icmpdst & cand.mask) == (cand.addr & cand.mask):
-                    ia = cand
-                    break
+        ia = ifaof_ifpforaddr(rcvif, icmpdst) if rcvif is not None else None
         if ia is None:
             return rip_input(vnet, m, hlen, icmplen, _WHY_MASK_NOADDR)
         data[hlen] = ICMP_MASKREPLY
@@ -383,17 +378,18 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> str:
     data[12:16] = newsrc.to_bytes(4, "big")
     data[8] = int(vnet.sc["net.inet.ip.ttl"]) & 0xFF  # the int ip_defttl into u_char ip_ttl
     hlen = (data[0] & 0x0F) << 2
+    opts: bytes | None = None
     if hlen > 20:
         from kstack.netinet.ip_options import icmp_reflect_options
 
-        hlen = icmp_reflect_options(vnet, m, hlen)
+        hlen, opts = icmp_reflect_options(vnet, m, hlen)
     m.flags &= ~(M_BCAST | M_MCAST)
-    # icmp_send(): checksum the ICMP part, then ip_output with no options.
+    # icmp_send(): checksum the ICMP part, then ip_output inserts the options.
     data = m.data
     data[hlen + 2] = 0
     data[hlen + 3] = 0
     U16.pack_into(data, hlen + 2, in_cksum(memoryview(data)[hlen:]))
-    error = ip_output(vnet, m)
+    error = ip_output(vnet, m, opt=opts)
     if error:
         return f"ip_output: {errno.errorcode.get(error, error)}"
     return ""

@@ -93,9 +93,11 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
     if hlen > 20:
         from kstack.netinet.ip_options import ip_dooptions
 
-        verdict = ip_dooptions(vnet, m, hlen, ip_len)
+        verdict = ip_dooptions(vnet, m, hlen, ip_len, ip_off, ttl)
         if verdict is not None:
             return verdict
+        # A source route may have moved the destination.
+        dst = int.from_bytes(data[16:20], "big")
 
     # Is it for us?
     sc = vnet.sc

@@ -17,7 +17,6 @@ from kstack.netinet.ip import (
     IP_OFFMASK,
     IPPROTO_UDP,
     U16,
-    cksum_with_pseudo,
     in_cksum,
     in_multicast,
     in_pseudo,
@@ -29,10 +28,11 @@ from kstack.netinet.ip_input import (
     IP_ROUTETOIF,
     IP_SENDONES,
 )
+from kstack.netinet.ip_options import ip_insertoptions, ip_optcopy
 
-# Private mbuf flags set by udp_output (see udp_usrreq).
+# Private mbuf flag set by udp_output (see udp_usrreq): CSUM_UDP, the
+# checksum is still to be completed.
 M_UDP_CSUM = 0x4_0000_0000
-M_UDP_CSUM_ONES = 0x8_0000_0000
 
 if TYPE_CHECKING:
     from kstack.net.if_var import Ifnet, InIfaddr
@@ -58,13 +58,20 @@ def ip_output(
     imo: Any = None,
     fib: int | None = None,
     rt: Rtentry | None = None,
+    opt: bytes | None = None,
 ) -> int:
     """Route and send an IPv4 packet whose header is already built (network
-    order). Returns 0 or an errno, as the kernel does."""
+    order). ``opt`` is IP_OPTIONS as a pcb keeps them (first hop + options),
+    inserted after a 20-byte header. Returns 0 or an errno, as the kernel
+    does."""
     ipstat = vnet.ipstat
     data = m.data
     if fib is not None:
         m.fib = fib
+    if opt:
+        raw_len = U16.unpack_from(data, 2)[0] if flags & IP_RAWOUTPUT else len(data)
+        if ip_insertoptions(data, opt, raw_len) and flags & IP_RAWOUTPUT:
+            U16.pack_into(data, 2, raw_len + len(opt) - 4)
     hlen = (data[0] & 0x0F) << 2
     if not flags & (IP_FORWARDING | IP_RAWOUTPUT):
         data[0] = 0x40 | (hlen >> 2)
@@ -207,24 +214,26 @@ def _sendit(
     return error
 
 
+def udp_pseudo_sum(src: int, dst: int, ulen: int) -> int:
+    """What udp_output leaves in uh_sum for the delayed checksum: the
+    pseudo-header sum (in_pseudo), folded to 16 bits, for the datagram's
+    final destination (a source route's first hop does not change it)."""
+    s = in_pseudo(src, dst, IPPROTO_UDP, ulen)
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
 def _udp_cksum(m: Mbuf, hlen: int, offloaded: bool) -> None:
     """The delayed UDP checksum (CSUM_UDP): lo0 offloads it and carries only
-    the pseudo-header sum; elsewhere it is completed in software, a computed
-    0 sent as 0xffff (in_delayed_cksum)."""
-    data = m.data
-    ulen = len(data) - hlen
-    src = int.from_bytes(data[12:16], "big")
-    dst = 0xFFFFFFFF if m.flags & M_UDP_CSUM_ONES else int.from_bytes(data[16:20], "big")
-    pseudo = in_pseudo(src, dst, IPPROTO_UDP, ulen)
-    m.flags &= ~(M_UDP_CSUM | M_UDP_CSUM_ONES)
+    the pseudo-header sum udp_output put in the field; elsewhere it is
+    completed in software over the datagram, that sum included, a computed 0
+    sent as 0xffff (in_delayed_cksum)."""
+    m.flags &= ~M_UDP_CSUM
     if offloaded:
-        s = pseudo
-        while s > 0xFFFF:
-            s = (s & 0xFFFF) + (s >> 16)
-        U16.pack_into(data, hlen + 6, s)
         return
-    U16.pack_into(data, hlen + 6, 0)
-    c = cksum_with_pseudo(memoryview(data)[hlen:], pseudo)
+    data = m.data
+    c = in_cksum(memoryview(data)[hlen:])
     U16.pack_into(data, hlen + 6, c or 0xFFFF)
 
 
@@ -241,31 +250,6 @@ def if_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
     if ifp.type == IFT_LOOP:
         return looutput(ifp, m, rt)
     return ether_output(ifp, m, nexthop, rt)
-
-
-def ip_optcopy(opts: bytes) -> bytes:
-    """The options a later fragment carries: those with the copied bit."""
-    out = bytearray()
-    i = 0
-    n = len(opts)
-    while i < n:
-        opt = opts[i]
-        if opt == 0:
-            break
-        if opt == 1:
-            i += 1
-            continue
-        if i + 1 >= n:
-            break
-        olen = opts[i + 1]
-        if olen < 2 or i + olen > n:
-            break
-        if opt & 0x80:
-            out += opts[i : i + olen]
-        i += olen
-    while len(out) & 3:
-        out.append(0)
-    return bytes(out)
 
 
 def ip_fragment(data: bytearray, hlen: int, mtu: int) -> list[bytearray] | None:

@@ -246,12 +246,10 @@ def rip_output(so: Socket, data: bytes, dst: int) -> int:
         hdr[9] = inp.ip_p
         hdr[12:16] = src.to_bytes(4, "big")
         hdr[16:20] = dst.to_bytes(4, "big")
-        if inp.options:
-            hdr += inp.options
-            hdr[0] = 0x40 | (len(hdr) >> 2)
-            U16.pack_into(hdr, 2, len(hdr) + len(data))
         m = Mbuf(hdr + data, None, inp.fibnum, 0, f"raw output ({so.name})")
-        return ip_output(vnet, m, flags=flags, imo=inp.moptions, fib=inp.fibnum)
+        return ip_output(
+            vnet, m, flags=flags, imo=inp.moptions, fib=inp.fibnum, opt=inp.options or None
+        )
     # IP_HDRINCL
     n = len(data)
     if n > IP_MAXPACKET:
@@ -278,7 +276,14 @@ def rip_output(so: Socket, data: bytes, dst: int) -> int:
         U16.pack_into(buf, 4, ip_newid(vnet))
     vnet.ipstat.ips_rawout += 1
     m = Mbuf(buf, None, inp.fibnum, 0, f"raw output ({so.name})")
-    return ip_output(vnet, m, flags=flags | IP_RAWOUTPUT, imo=inp.moptions, fib=inp.fibnum)
+    return ip_output(
+        vnet,
+        m,
+        flags=flags | IP_RAWOUTPUT,
+        imo=inp.moptions,
+        fib=inp.fibnum,
+        opt=inp.options or None,
+    )
 
 
 class RawProto:

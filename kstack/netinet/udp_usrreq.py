@@ -39,7 +39,7 @@ from kstack.netinet.ip import (
 from kstack.netinet.ip_ctloutput import ip_ctloutput, ip_savecontrol
 from kstack.netinet.ip_icmp import BANDLIM_ICMP_UNREACH, badport_bandlim, icmp_error
 from kstack.netinet.ip_input import IP_ALLOWBROADCAST, IP_ROUTETOIF, IP_SENDONES
-from kstack.netinet.ip_output import M_UDP_CSUM, M_UDP_CSUM_ONES, ip_output
+from kstack.netinet.ip_output import M_UDP_CSUM, ip_output, udp_pseudo_sum
 from kstack.outcome import DELIVERED, Outcome, dropped
 from kstack.sock import (
     IP_SENDSRCADDR,
@@ -320,16 +320,18 @@ def udp_output(
         flags |= IP_ALLOWBROADCAST
     if inp.flags & INP_ONESBCAST:
         flags |= IP_SENDONES
-    pkt = hdr + data
-    if inp.options:
-        pkt[20:20] = inp.options
-        pkt[0] = 0x40 | ((20 + len(inp.options)) >> 2)
     csum = bool(vnet.sc["net.inet.udp.checksum"])
+    if csum:
+        # The pseudo-header sum now, for the final destination (all ones
+        # for an IP_ONESBCAST broadcast); ip_output completes it.
+        sum_dst = 0xFFFFFFFF if inp.flags & INP_ONESBCAST else faddr
+        struct.pack_into("!H", hdr, 26, udp_pseudo_sum(laddr, sum_dst, ulen))
+    pkt = hdr + data
     vnet.udpstat.udps_opackets += 1
     m = Mbuf(pkt, None, inp.fibnum, M_UDP_CSUM if csum else 0, f"udp output ({so.name})")
-    if csum and inp.flags & INP_ONESBCAST:
-        m.flags |= M_UDP_CSUM_ONES
-    return ip_output(vnet, m, flags=flags, imo=inp.moptions, fib=inp.fibnum)
+    return ip_output(
+        vnet, m, flags=flags, imo=inp.moptions, fib=inp.fibnum, opt=inp.options or None
+    )
 
 
 class UdpProto:
