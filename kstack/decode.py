@@ -45,6 +45,36 @@ PROTO_NAMES = {
     132: "SCTP",
 }
 _ICMP_ERRORS = frozenset((3, 4, 5, 11, 12))
+_OPTION_NAMES = {
+    7: "RR",
+    68: "TS",
+    130: "SEC",
+    131: "LSRR",
+    133: "ESEC",
+    134: "CIPSO",
+    136: "SID",
+    137: "SSRR",
+    148: "RA",
+}
+
+
+def _option_names(opts: bytes) -> str:
+    """``RR,TS`` for the options of a header (NOP and EOL left out)."""
+    names = []
+    i = 0
+    while i < len(opts):
+        opt = opts[i]
+        if opt == 0:
+            break
+        if opt == 1:
+            i += 1
+            continue
+        names.append(_OPTION_NAMES.get(opt, f"opt{opt}"))
+        if i + 1 >= len(opts) or opts[i + 1] < 2:
+            names.append("(malformed)")
+            break
+        i += opts[i + 1]
+    return ",".join(names) or "NOP"
 _HH = struct.Struct("!HH")
 _H = struct.Struct("!H")
 
@@ -91,7 +121,7 @@ def decode_ip(ip: bytes) -> str:
     if ttl <= 1:
         tail += f" ttl={ttl}"
     if hl > 20:
-        tail += f" options {hl - 20} bytes"
+        tail += f" options {_option_names(ip[20:hl])}"
     p = ip[hl:] if hl >= 20 else b""
     name = PROTO_NAMES.get(proto, f"proto {proto}")
     if frag:
@@ -104,6 +134,8 @@ def decode_ip(ip: bytes) -> str:
             ident, seq = _HH.unpack_from(p, 4)
             body += f" id {ident} seq {seq}"
         elif t in _ICMP_ERRORS:
+            if t == 12 and len(p) >= 5:
+                body += f" pointer {p[4]}"
             body += _quoted(p)
         return f"{s}{body}, length {tlen}{tail}"
     if proto in (6, 17) and len(p) >= 4:

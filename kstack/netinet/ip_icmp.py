@@ -324,6 +324,8 @@ def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: i
 
 
 def _why(icmp_type: int, code: int) -> str:
+    if icmp_type == ICMP_PARAMPROB:
+        return f"icmp parameter problem (type 12, pointer {code})"
     names = {
         ICMP_UNREACH: "icmp unreachable",
         ICMP_TIMXCEED: "icmp time exceeded",

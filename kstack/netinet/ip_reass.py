@@ -24,6 +24,7 @@ from kstack.netinet.ip import (
 from kstack.outcome import HELD, Outcome, dropped
 
 if TYPE_CHECKING:
+    from kstack.net.if_var import Ifnet
     from kstack.net.vnet import VNet
 
 IPREASS_NHASH = 64
@@ -45,6 +46,9 @@ class Frag:
     mf: bool
     header: bytearray  # this fragment's IP header (first one is kept)
     tos: int
+    # The packet header of its mbuf, which the whole datagram inherits from
+    # the fragment at offset 0: receiving interface, flags, saved route.
+    pkthdr: tuple[Ifnet | None, int, tuple[bytes, int] | None] = (None, 0, None)
 
 
 @dataclass(slots=True, eq=False)
@@ -123,7 +127,15 @@ def ip_reass(
     off = (ip_off & IP_OFFMASK) << 3
     ipstat.ips_fragments += 1
     data = m.data
-    frag = Frag(off, plen, memoryview(bytes(data[hlen:ip_len])), mf, bytearray(data[:hlen]), tos)
+    frag = Frag(
+        off,
+        plen,
+        memoryview(bytes(data[hlen:ip_len])),
+        mf,
+        bytearray(data[:hlen]),
+        tos,
+        (m.rcvif, m.flags, m.srcrt),
+    )
     if fp is None:
         fp = Ipq(key, [frag], 1, IPFRAGTTL, m.rcvif, m.fib)
         bucket.insert(0, fp)
@@ -199,7 +211,10 @@ def ip_reass(
     whole[7] = 0
     _free(vnet, bucket, fp)
     ipstat.ips_reassembled += 1
-    return Mbuf(whole, m.rcvif, m.fib, m.flags), fhlen, total
+    rcvif, mflags, srcrt = frags[0].pkthdr
+    whole_m = Mbuf(whole, rcvif, m.fib, mflags)
+    whole_m.srcrt = srcrt
+    return whole_m, fhlen, total
 
 
 def describe_ipq(fp: Ipq) -> str:

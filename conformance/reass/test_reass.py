@@ -139,3 +139,118 @@ def test_forwarded_fragments_not_reassembled(fwd, delta):
     assert d == {"ip": {"ips_total": 1, "ips_forward": 1}}
     assert len(fwd.transmitted("em0")) == 1
     assert HOST
+
+
+# -- counter invariants: ipq_nfrags is a u_char ------------------------------------
+
+
+def test_too_small_fragments_count_against_an_unsigned_counter(k, delta):
+    """ip_reass, dropfrag: a fragment whose length is not a multiple of 8
+    takes one off the queue's ipq_nfrags though it never added one. The
+    counter is a u_char: from 1 it goes to 0, then wraps to 255, and
+    ip_slowtimo adds what it holds to ips_fragtimeout (never a negative
+    amount, never moving a counter backwards)."""
+    k.input("em0", _frag(b"a" * 16, 0, True, ip_id=40))
+    with delta(k) as d:
+        for _ in range(2):
+            k.input("em0", _frag(b"b" * 5, 2, True, ip_id=40))
+    assert d == {"ip": {"ips_total": 2, "ips_toosmall": 2, "ips_fragdropped": 2}}
+    with delta(k) as d:
+        k.advance(31)
+    assert d == {"ip": {"ips_fragtimeout": 255}}
+
+
+def test_negative_maxfragsperpacket_holds_the_first_fragment(k, delta):
+    """ip_reass (the fix that stopped checking a queue as soon as it is
+    made): with maxfragsperpacket=-1 the first fragment is held; the
+    second completes a two-fragment datagram, which is reassembled; a third
+    fragment of an incomplete queue gets it dropped (nfrags 2 > -1)."""
+    k.sysctl("net.inet.ip.maxfragsperpacket", -1)
+    with delta(k) as d:
+        assert k.input("em0", _frag(b"a" * 16, 0, True, ip_id=41)).kind == "held"
+    assert d == HELD
+    with delta(k) as d:
+        k.input("em0", _frag(b"b" * 8, 2, False, ip_id=41))
+    assert d["ip"]["ips_reassembled"] == 1
+    k.input("em0", _frag(b"a" * 8, 0, True, ip_id=42))
+    with delta(k) as d:
+        k.input("em0", _frag(b"c" * 8, 2, True, ip_id=42))
+    assert d == {"ip": {"ips_total": 1, "ips_fragments": 1, "ips_fragdropped": 2}}
+
+
+def _raw_reader(k):  # type: ignore[no-untyped-def]
+    from kstack import sock
+
+    return k.socket(sock.AF_INET, sock.SOCK_RAW, 253)
+
+
+def test_exact_duplicate_is_dropped(k, delta):
+    """ip_reass: a fragment wholly covered by one already queued (here an
+    exact duplicate) is dropped; the datagram completes with one copy."""
+    s = _raw_reader(k)
+    k.input("em0", _frag(b"a" * 16, 0, True, ip_id=43))
+    with delta(k) as d:
+        k.input("em0", _frag(b"a" * 16, 0, True, ip_id=43))
+    assert d == {"ip": {"ips_total": 1, "ips_fragments": 1, "ips_fragdropped": 1}}
+    k.input("em0", _frag(b"z" * 8, 2, False, ip_id=43))
+    assert s.recv(2048)[20:] == b"a" * 16 + b"z" * 8
+
+
+def test_overlaps_trimmed_queued_data_wins_before_new_data_wins_after(k, delta):
+    """ip_reass: a new fragment is cut where it overlaps data queued before
+    it; queued fragments that start after it are cut (or, wholly covered,
+    removed and counted in ips_fragdropped) by it."""
+    s = _raw_reader(k)
+    k.input("em0", _frag(b"A" * 16, 0, True, ip_id=44))  # 0..16
+    k.input("em0", _frag(b"C" * 8, 3, True, ip_id=44))  # 24..32
+    k.input("em0", _frag(b"D" * 8, 5, False, ip_id=44))  # 40..48
+    with delta(k) as d:
+        # 8..40: its first 8 bytes lose to A; it covers C, and reaches D.
+        k.input("em0", _frag(b"B" * 32, 1, True, ip_id=44))
+    assert d == {
+        "ip": {
+            "ips_total": 1,
+            "ips_fragments": 1,
+            "ips_fragdropped": 1,
+            "ips_reassembled": 1,
+            "ips_delivered": 1,
+        }
+    }
+    assert s.recv(2048)[20:] == b"A" * 16 + b"B" * 24 + b"D" * 8
+
+
+def test_reassembled_header_is_the_first_fragments_with_its_options(k):
+    """ip_reass keeps the header of the fragment at offset 0, options and all
+    (as ip_dooptions left them: Record Route filled), even when it arrives
+    last; later fragments' headers are discarded."""
+    from conformance.ip_options.helpers import addr, frame, rr, with_options
+
+    s = _raw_reader(k)
+    second = with_options(b"", Raw(b"y" * 8), proto=253, id=45, frag=2, flags=0)
+    first = with_options(rr(1), Raw(b"x" * 16), proto=253, id=45, flags="MF")
+    k.input("em0", frame(second))
+    k.input("em0", frame(first))
+    got = s.recv(2048)
+    assert got[0] == 0x47 and got[20:28] == b"\x07\x07\x08" + addr(HOST) + b"\x00"
+    assert got[28:] == b"x" * 16 + b"y" * 8
+    assert int.from_bytes(got[2:4], "little") == 24  # 9.x: payload length, host order
+
+
+def test_saved_source_route_survives_reassembly(k, match_frame):
+    """ip_dooptions saves a route that ends here on the fragment's mbuf
+    (save_rte); the datagram keeps the offset-0 fragment's packet header,
+    so the echo reply to a fragmented, source-routed request goes back
+    along the reversed route."""
+    from conformance.ip_options.helpers import addr, frame, srcroute, with_options
+    from kstack.testing import ICMP, ROUTER
+
+    k.sysctl("net.inet.ip.accept_sourceroute", 1)
+    icmp = bytes(ICMP(type=8, id=9, seq=9) / Raw(b"p" * 24))
+    opts = srcroute(131, (ROUTER,), ptr=8)
+    f1 = with_options(opts, Raw(icmp[:16]), proto=1, id=46, flags="MF")
+    f2 = with_options(opts, Raw(icmp[16:]), proto=1, id=46, frag=2)
+    k.input("em0", frame(f1))
+    assert k.input("em0", frame(f2)).reason == "icps_reflect"
+    (reply,) = k.transmitted("em0")
+    assert reply[30:34] == addr(ROUTER)  # to the first hop of the reversed route
+    assert reply[34:42] == b"\x01\x83\x07\x04" + addr(PEER)
