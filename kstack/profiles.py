@@ -46,6 +46,15 @@ class Profile:
     # Commit message ("sb_state shouldn't be erased, when socket buffer is flushed by
     # sorflush()"). Reproduced by conformance/regressions/test_sorflush_state.py.
     sorflush_clears_state: bool = False
+    # icmp_input strips the options of a received ICMP error (unreachable,
+    # source quench, time exceeded, parameter problem) before handing it to
+    # the protocols and raw sockets, which then see a 20-byte outer header.
+    # Arrived in head in 2016 (believed r298800, unverified), first in 11.0.
+    icmp_error_input_strips_options: bool = False
+    # net.inet.ip.sourceroute, accept_sourceroute and process_options are
+    # per virtual network stack (VNET) instead of machine-wide: head r271628
+    # (2014-09-15), merged to stable/10 as r272869, first in 10.1.
+    ip_options_sysctls_per_vnet: bool = False
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -84,6 +93,8 @@ _add(
         description="FreeBSD 11.0: raw sockets see the header untouched, network order",
         raw_ip_header=RAW_HDR_11,
         icmp_error_clears_ip_off=True,
+        icmp_error_input_strips_options=True,
+        ip_options_sysctls_per_vnet=True,
     )
 )
 _add(
@@ -109,6 +120,10 @@ SWITCHES: dict[str, str] = {
     "(fixed before 9.0)",
     "sorflush_clears_state": "sorflush() also wipes sb_state, losing SBS_CANTRCVMORE "
     "(the bug fixed in 2006)",
+    "icmp_error_input_strips_options": "a received ICMP error loses its IP options before "
+    "protocols and raw sockets see it (11.0 on)",
+    "ip_options_sysctls_per_vnet": "net.inet.ip.sourceroute, accept_sourceroute and "
+    "process_options are per vnet (10.1 on)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from kstack.kern.clock import NS, Clock
 from kstack.kern.rand import Rng
-from kstack.kern.sysctl import Ctx, SysctlTree, Value, sysctl_write
+from kstack.kern.sysctl import CTLFLAG_VNET, Ctx, SysctlTree, Value, sysctl_write
 from kstack.net.if_var import Ifnet
 from kstack.net.route import RT_MAXFIBS
 from kstack.net.vnet import VNet
@@ -36,7 +37,7 @@ class Kernel:
         tunables: Mapping[str, Value] | None = None,
         boottime_ns: int = DEFAULT_BOOTTIME_NS,
     ) -> None:
-        from kstack.kern.sysctl_table import OIDS
+        from kstack.kern.sysctl_table import IP_OPTIONS_OIDS, OIDS
         from kstack.netinet.if_ether import ARP_OIDS
 
         self.profile = get_profile(profile)
@@ -52,7 +53,13 @@ class Kernel:
         self.clock = Clock(boottime_ns)
         self.rng = Rng(seed)
         tree = SysctlTree()
-        tree.register(*OIDS)
+        oids = OIDS
+        if self.profile.ip_options_sysctls_per_vnet:
+            oids = tuple(
+                replace(o, flags=o.flags | CTLFLAG_VNET) if o.name in IP_OPTIONS_OIDS else o
+                for o in oids
+            )
+        tree.register(*oids)
         tree.register(*ARP_OIDS)
         self.sysctl_tree = tree
         self.sc: dict[str, Value] = tree.defaults(self, vnet=False)

@@ -80,6 +80,7 @@ from kstack.kern.sysctl import (
 
 __all__ = [
     "CTLFLAG_SECURE",
+    "IP_OPTIONS_OIDS",
     "MAXUSERS",
     "MP_NCPUS",
     "NMBCLUSTERS",
@@ -279,8 +280,13 @@ _RAW_IP = (
 )
 
 # --------------------------------------------------------------------------
-# sys/netinet/ip_options.c (plain globals, not per vnet)
+# sys/netinet/ip_options.c (plain globals, not per vnet; per vnet from 10.1,
+# see Profile.ip_options_sysctls_per_vnet)
 # --------------------------------------------------------------------------
+
+IP_OPTIONS_OIDS = frozenset(
+    {"net.inet.ip.sourceroute", "net.inet.ip.accept_sourceroute", "net.inet.ip.process_options"}
+)
 
 _IP_OPTIONS = (
     Oid(

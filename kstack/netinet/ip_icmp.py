@@ -184,6 +184,12 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         if in_multicast(inner_dst):
             icmpstat.icps_badcode += 1
             return rip_input(vnet, m, hlen, icmplen, _WHY_MCAST_QUOTE)
+        if hlen > 20 and vnet.kernel.profile.icmp_error_input_strips_options:
+            # ip_stripoptions before the protocols see it (11.0 on).
+            del data[20:hlen]
+            data[0] = (data[0] & 0xF0) | 5
+            U16.pack_into(data, 2, len(data))
+            hlen = 20
         vnet.icmp_ctlinput(icmp_type, code, m, hlen)
         return rip_input(vnet, m, hlen, icmplen, _WHY_CTLINPUT)
 

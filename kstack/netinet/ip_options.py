@@ -70,6 +70,12 @@ __all__ = [
 ]
 
 
+def _opt_sysctl(vnet: VNet, name: str) -> int:
+    """One of the option sysctls: machine-wide in 9.x, per vnet from 10.1."""
+    v = vnet.sc.get(name)
+    return int(vnet.kernel.sc[name] if v is None else v)
+
+
 class _Refused(Exception):
     """An option ip_dooptions refuses: the ICMP error to send back."""
 
@@ -117,7 +123,7 @@ def ip_dooptions(
     ours" test). None: the packet goes on (its header possibly rewritten);
     otherwise the outcome: refused (ICMP sent), dropped, or forwarded along
     a source route."""
-    mode = vnet.kernel.sc["net.inet.ip.process_options"]
+    mode = _opt_sysctl(vnet, "net.inet.ip.process_options")
     if not mode:
         return None
     from kstack.netinet.ip_icmp import icmp_error
@@ -173,23 +179,22 @@ def _source_route(vnet: VNet, m: Mbuf, o: int, opt: int, olen: int) -> bool | Ou
     ptr = data[o + 2]
     if ptr < 4:
         raise _param(o + 2, f"{kind} pointer {ptr}")
-    sc = vnet.kernel.sc
     dst = int.from_bytes(data[16:20], "big")
     if ifa_ifwithaddr(vnet, dst) is None:
         # Not at a listed hop yet.
         if opt == IPOPT_SSRR:
             raise _srcfail(f"{kind} through {ntoa(dst)}, which is not ours")
-        if not sc["net.inet.ip.sourceroute"]:
+        if not _opt_sysctl(vnet, "net.inet.ip.sourceroute"):
             raise _srcfail(f"{kind} (net.inet.ip.sourceroute=0)")
         return False
     p = ptr - 1
     if p > olen - 4:
         # The route ends here.
-        if not sc["net.inet.ip.accept_sourceroute"]:
+        if not _opt_sysctl(vnet, "net.inet.ip.accept_sourceroute"):
             raise _srcfail(f"{kind} ending here (net.inet.ip.accept_sourceroute=0)")
         m.srcrt = (bytes(data[o : o + olen]), int.from_bytes(data[12:16], "big"))
         return False
-    if not sc["net.inet.ip.sourceroute"]:
+    if not _opt_sysctl(vnet, "net.inet.ip.sourceroute"):
         if vnet.sc["net.inet.ip.forwarding"]:
             raise _srcfail(f"{kind} with hops left (net.inet.ip.sourceroute=0)")
         vnet.ipstat.ips_cantforward += 1
