@@ -618,9 +618,7 @@ def _run_replay(
             for t in r.drain(a.drain) if a.drain else []:
                 rep.timer(t, None)
                 for f in t.sent:
-                    _tail_frame(
-                        f, "while draining", out, checker, rep, line=False, iface=r.iface
-                    )
+                    _tail_frame(f, "while draining", out, checker, rep, line=False, iface=r.iface)
             summary = r.finish()
             if checker is not None:
                 for c in checker.finish():

@@ -75,6 +75,8 @@ def _option_names(opts: bytes) -> str:
             break
         i += opts[i + 1]
     return ",".join(names) or "NOP"
+
+
 _HH = struct.Struct("!HH")
 _H = struct.Struct("!H")
 

@@ -55,6 +55,13 @@ class Profile:
     # per virtual network stack (VNET) instead of machine-wide: head r271628
     # (2014-09-15), merged to stable/10 as r272869, first in 10.1.
     ip_options_sysctls_per_vnet: bool = False
+    # rip_input hands IGMP to a raw socket that has multicast options even
+    # when the socket did not join the packet's group: routing daemons need
+    # every report and query. The fix (2009, "omit the imo filter check if
+    # the proto is IGMP") is in 9.0; before it such a socket saw IGMP only
+    # for groups it had joined, counting the rest as ips_notmember.
+    # Reproduced by conformance/igmp/test_raw_igmp.py.
+    raw_igmp_ignores_membership: bool = True
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -124,6 +131,8 @@ SWITCHES: dict[str, str] = {
     "protocols and raw sockets see it (11.0 on)",
     "ip_options_sysctls_per_vnet": "net.inet.ip.sourceroute, accept_sourceroute and "
     "process_options are per vnet (10.1 on)",
+    "raw_igmp_ignores_membership": "raw sockets with multicast options receive IGMP "
+    "whatever groups they joined (the 2009 fix; 0 = filtered like other protocols)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

@@ -167,7 +167,14 @@ MCAST_UNBLOCK_SOURCE = 85
 
 IP_DEFAULT_MULTICAST_TTL = 1
 IP_DEFAULT_MULTICAST_LOOP = 1
+IP_MIN_MEMBERSHIPS = 31
 IP_MAX_MEMBERSHIPS = 4095
+IP_MAX_SOURCE_FILTER = 1024  # netinet/in.h; nothing in the kernel checks it
+
+# Source filter modes (RFC 3678; netinet/in.h)
+MCAST_UNDEFINED = 0
+MCAST_INCLUDE = 1
+MCAST_EXCLUDE = 2
 
 IP_PORTRANGE_DEFAULT = 0
 IP_PORTRANGE_HIGH = 1
@@ -242,3 +249,101 @@ def timeval(seconds: int, microseconds: int = 0) -> bytes:
 def int_opt(value: int) -> bytes:
     """An int option value as the kernel copies it in (little-endian, as on amd64)."""
     return _struct.pack("<i", value)
+
+
+# -- RFC 3678 full-state source filters ------------------------------------------
+
+MSFILTERREQ_SIZE = 152  # sizeof(struct __msfilterreq) on amd64
+_MSFR = _struct.Struct("<III4x")
+_SRCS_PTR = 0x00007FFFFFFFE000  # any non-NULL user address
+_SS_SIN = _struct.Struct("!BBH4s")
+
+
+def msfilterreq(
+    ifindex: int,
+    group: str,
+    fmode: int,
+    sources: tuple[str, ...] | list[str] = (),
+    nsrcs: int | None = None,
+) -> bytes:
+    """struct __msfilterreq, the IP_MSFILTER argument: u32 msfr_ifindex,
+    u32 msfr_fmode, u32 msfr_nsrcs, 4 bytes of padding, the group as a
+    sockaddr_storage, then the pointer msfr_srcs (152 bytes on amd64).
+
+    The kernel copies the source array in from where msfr_srcs points;
+    kstack models that user memory as the bytes after the structure: the
+    ``sources`` follow as sockaddr_storage entries (128 bytes each). The
+    pointer is non-NULL when there are sources or ``nsrcs`` > 0, zero
+    (NULL) otherwise. ``nsrcs`` defaults to ``len(sources)``; a larger
+    value leaves zeroed entries (room for getsockopt to fill)."""
+    srcs = list(sources)
+    n = len(srcs) if nsrcs is None else nsrcs
+    ptr = _SRCS_PTR if (srcs or n > 0) else 0
+    head = _MSFR.pack(ifindex, fmode, n) + _sockaddr_storage(group) + _struct.pack("<Q", ptr)
+    body = b"".join(_sockaddr_storage(a) for a in srcs)
+    room = max(n, len(srcs)) * _SS_SIZE
+    return head + body.ljust(room, b"\0")
+
+
+def parse_msfilterreq(raw: bytes) -> tuple[int, int, int, list[str]]:
+    """(ifindex, fmode, nsrcs, sources) from an IP_MSFILTER buffer as
+    getsockopt leaves it: ``nsrcs`` is the total the kernel reported; the
+    sources are the AF_INET entries it wrote after the structure."""
+    if len(raw) < MSFILTERREQ_SIZE:
+        raise ValueError(
+            f"an IP_MSFILTER buffer is {MSFILTERREQ_SIZE} bytes or more, not {len(raw)}"
+        )
+    ifindex, fmode, nsrcs = _MSFR.unpack_from(raw, 0)
+    out: list[str] = []
+    for off in range(MSFILTERREQ_SIZE, len(raw) - _SS_SIZE + 1, _SS_SIZE):
+        ln, fam, _port, addr = _SS_SIN.unpack_from(raw, off)
+        if ln == 0 and fam == 0:
+            break
+        out.append(_socket.inet_ntoa(addr))
+    return ifindex, fmode, nsrcs, out
+
+
+def setsourcefilter(
+    s: object, ifindex: int, group: str, fmode: int, sources: tuple[str, ...] | list[str] = ()
+) -> None:
+    """setsourcefilter(3): replace the socket's source filter for ``group``
+    on interface ``ifindex`` (IP_MSFILTER). Raises OSError as the kernel
+    answers."""
+    s.setsockopt(IPPROTO_IP, IP_MSFILTER, msfilterreq(ifindex, group, fmode, sources))  # type: ignore[attr-defined]
+
+
+def getsourcefilter(
+    s: object, ifindex: int, group: str, numsrc: int = 0
+) -> tuple[int, int, list[str]]:
+    """getsourcefilter(3): (filter mode, the number of sources the filter
+    holds, the first ``numsrc`` of them)."""
+    buf = msfilterreq(ifindex, group, 0, (), nsrcs=numsrc)
+    raw = s.getsockopt(IPPROTO_IP, IP_MSFILTER, buf)  # type: ignore[attr-defined]
+    _ifindex, fmode, total, srcs = parse_msfilterreq(raw)
+    return fmode, total, srcs[: min(numsrc, total)]
+
+
+def _ifindex_of(s: object, iface_addr: str) -> int:
+    """libc's __inaddr_to_index: the index of the interface holding
+    ``iface_addr``, 0 when none does (the kernel then refuses index 0)."""
+    vnet = s.vnet  # type: ignore[attr-defined]
+    want = _struct.unpack("!I", _in_addr(iface_addr))[0]
+    for ifp in vnet.ifnets:
+        for ia in ifp.addrs_in:
+            if ia.addr == want:
+                return int(ifp.index)
+    return 0
+
+
+def setipv4sourcefilter(
+    s: object, iface_addr: str, group: str, fmode: int, sources: tuple[str, ...] | list[str] = ()
+) -> None:
+    """setipv4sourcefilter(3): the interface named by one of its addresses."""
+    setsourcefilter(s, _ifindex_of(s, iface_addr), group, fmode, sources)
+
+
+def getipv4sourcefilter(
+    s: object, iface_addr: str, group: str, numsrc: int = 0
+) -> tuple[int, int, list[str]]:
+    """getipv4sourcefilter(3): the interface named by one of its addresses."""
+    return getsourcefilter(s, _ifindex_of(s, iface_addr), group, numsrc)

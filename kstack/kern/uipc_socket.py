@@ -429,16 +429,31 @@ class Socket:
             raise TypeError("option value must be an int or bytes")
         self._raise(sosetopt(self, level, optname, raw), "setsockopt")
 
-    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
+    def getsockopt(
+        self, level: int, optname: int, buflen: int | bytes | bytearray | None = None
+    ) -> Any:
+        """Without ``buflen``: the option as an int (a 4-byte buffer).
+        With an int: the bytes the kernel returns into a buffer that size.
+        With bytes: they are the buffer's initial contents, which some
+        options read before they answer (IP_MSFILTER, as sooptcopyin does);
+        the buffer is returned as the kernel left it."""
         self._check()
-        err, raw = sogetopt(self, level, optname)
-        self._raise(err, "getsockopt")
         if buflen is None:
+            err, raw = sogetopt(self, level, optname, bytes(4))
+            self._raise(err, "getsockopt")
             b = raw[:4].ljust(4, b"\0")
             return self.int_value(b)
-        if not 0 <= buflen <= 1024:
-            raise OSError(errno.EINVAL, "getsockopt buflen out of range")
-        return raw[:buflen]
+        if isinstance(buflen, (bytes, bytearray)):
+            inbuf = bytes(buflen)
+        elif isinstance(buflen, int) and not isinstance(buflen, bool):
+            if not 0 <= buflen <= 1024:
+                raise OSError(errno.EINVAL, "getsockopt buflen out of range")
+            inbuf = bytes(buflen)
+        else:
+            raise TypeError("getsockopt buflen must be an int or bytes")
+        err, raw = sogetopt(self, level, optname, inbuf)
+        self._raise(err, "getsockopt")
+        return raw[: len(inbuf)]
 
     def int_bytes(self, value: int) -> bytes:
         packer = _INT_BE if self.vnet.kernel.big_endian else _INT
@@ -563,9 +578,11 @@ def _sosetopt_socket(so: Socket, name: int, raw: bytes) -> int:
     return errno.ENOPROTOOPT
 
 
-def sogetopt(so: Socket, level: int, name: int) -> tuple[int, bytes]:
+def sogetopt(so: Socket, level: int, name: int, inbuf: bytes = b"") -> tuple[int, bytes]:
+    """``inbuf`` is the caller's buffer: its length is sopt_valsize and
+    its contents what an option that copies in first reads."""
     if level != S.SOL_SOCKET:
-        err, raw = so.pr.ctloutput(so, False, level, name, b"")
+        err, raw = so.pr.ctloutput(so, False, level, name, inbuf)
         return int(err), raw
     ib = so.int_bytes
     if name == S.SO_LINGER:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kstack.netinet.ip import ntoa
 
@@ -103,6 +103,13 @@ class Ifnet:
     captures: list[Capture] = field(default_factory=list)
     peer: Ifnet | None = None  # the other end of an epair
     lle: dict[int, object] = field(default_factory=dict)  # the ARP table (llentries)
+    # IPv4 multicast: IGMP's per-interface state (struct igmp_ifinfo), the
+    # groups joined here, oldest first (the kernel's if_multiaddrs lists
+    # them newest first), and the all-hosts membership the first address
+    # brings.
+    igi: Any = None
+    in_multi: dict[int, Any] = field(default_factory=dict)
+    ii_allhosts: Any = None
 
     @property
     def ether(self) -> str:

@@ -130,6 +130,9 @@ class VNet:
         self.ripcbinfo = RawPcbinfo(self)
         self._protox: dict[int, ProtoInput] = {}
         self._init_protocols()
+        from kstack.netinet.igmp import IgmpVnet
+
+        self.igmp = IgmpVnet(self)
         self.lo0 = self._if_create("lo0")
         self.ifconfig("lo0", "127.0.0.1/8")
 
@@ -285,6 +288,7 @@ class VNet:
                     out.append(f"a packet on {ifp.name} waiting for the ARP reply of {ntoa(addr)}")
         if self.ipintrq:
             out.append(f"{len(self.ipintrq)} packet(s) in the netisr IP queue")
+        out.extend(self.igmp.pending())
         return out
 
     # -- IP ID and timers ---------------------------------------------------
@@ -360,6 +364,9 @@ class VNet:
             ifp.snd_maxlen = int(self.kernel.sc.get("net.link.ifqmaxlen", 50))
         self.ifnets.append(ifp)
         self.ifnet_by_name[name] = ifp
+        from kstack.netinet.igmp import igmp_domifattach
+
+        ifp.igi = igmp_domifattach(ifp)
         return ifp
 
     def iface(self, name: str) -> Ifnet:
@@ -579,6 +586,24 @@ class VNet:
         else:
             out = _ether_input(ifp, frame)
         return out
+
+    def ifmcstat(self, ifname: str | None = None) -> list[dict[str, object]]:
+        """The multicast groups joined (ifmcstat(8)): one dict per group and
+        interface with ``group``, ``iface``, the IGMP ``state``, the filter
+        ``mode`` and the ``sources`` in that mode, newest group first."""
+        from kstack.netinet.in_mcast import ifmcstat
+
+        if ifname is not None:
+            self.iface(ifname)
+        return ifmcstat(self, ifname)
+
+    def igmp_ifinfo(self, ifname: str) -> dict[str, object]:
+        """IGMP's state for an interface (net.inet.igmp.ifinfo): the version
+        it runs, the querier's robustness and intervals, and the seconds
+        left on the older-querier timers."""
+        ifp = self.iface(ifname)
+        info: dict[str, object] = ifp.igi.describe()
+        return info
 
     def transmitted(self, ifname: str) -> list[bytes]:
         """Frames sent on ``ifname`` since the last call, oldest first."""

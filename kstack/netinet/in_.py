@@ -14,9 +14,18 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_UP, IFT_ETHER, InIfaddr
+from kstack.net.if_var import (
+    IFF_BROADCAST,
+    IFF_LOOPBACK,
+    IFF_MULTICAST,
+    IFF_UP,
+    IFT_ETHER,
+    InIfaddr,
+)
 from kstack.net.route import RTF_HOST, RTF_STATIC, RTF_UP, Rtentry
 from kstack.netinet.ip import INADDR_ANY, INADDR_BROADCAST, prefix_mask
+
+INADDR_ALLHOSTS_GROUP = 0xE0000001
 
 if TYPE_CHECKING:
     from kstack.net.if_var import Ifnet
@@ -158,6 +167,7 @@ def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | No
     if broadaddr is None:
         broadaddr = (subnet | (~mask & 0xFFFFFFFF)) if ifp.flags & IFF_BROADCAST else 0
     ia = InIfaddr(addr, mask, plen, broadaddr, ifp, subnet=subnet)
+    first = not ifp.addrs_in
     ifp.addrs_in.append(ia)
     vnet.in_ifaddrhead.append(ia)
     vnet.in_ifaddrhash.setdefault(addr, []).append(ia)
@@ -168,6 +178,11 @@ def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | No
             from kstack.netinet.if_ether import arp_ifinit
 
             arp_ifinit(ifp, ia)
+    if first and ifp.flags & IFF_MULTICAST and ifp.ii_allhosts is None:
+        # The first address joins the all-hosts group (never reported).
+        from kstack.netinet.in_mcast import in_joingroup
+
+        _err, ifp.ii_allhosts = in_joingroup(ifp, INADDR_ALLHOSTS_GROUP, None)
     return ia
 
 
@@ -186,6 +201,12 @@ def in_deladdr(vnet: VNet, ia: InIfaddr) -> None:
         lst.remove(ia)
     if not lst:
         vnet.in_ifaddrhash.pop(ia.addr, None)
+    if not ifp.addrs_in and ifp.ii_allhosts is not None:
+        # The last address leaves the all-hosts group, without a report.
+        from kstack.netinet.in_mcast import in_leavegroup
+
+        in_leavegroup(ifp.ii_allhosts, None)
+        ifp.ii_allhosts = None
 
 
 def in_ifdown(vnet: VNet, ifp: Ifnet) -> None:

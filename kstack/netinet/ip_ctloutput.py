@@ -161,7 +161,7 @@ def ip_ctloutput(so: Socket, is_set: bool, level: int, name: int, raw: bytes) ->
     if name in _MCAST_OPTS:
         from kstack.netinet.in_mcast import inp_getmoptions
 
-        return inp_getmoptions(so, name)
+        return inp_getmoptions(so, name, raw)
     return errno.ENOPROTOOPT, b""
 
 

@@ -157,6 +157,7 @@ def rip_input(vnet: VNet, m: Mbuf, hlen: int, plen: int, why: str = "") -> Outco
             continue
         matches.append(so)
     mcast = in_multicast(dst)
+    igmp_exempt = vnet.kernel.profile.raw_igmp_ignores_membership
     for so in ripcb.wild:
         inp = so.inp
         if inp.ip_p and inp.ip_p != proto:
@@ -168,12 +169,13 @@ def rip_input(vnet: VNet, m: Mbuf, hlen: int, plen: int, why: str = "") -> Outco
         if not mcast and prison_check_ip4(inp.cred, dst):
             continue
         imo = inp.moptions
-        # A socket with multicast options gets only groups it joined (IGMP
-        # itself always passes).
+        # A socket with multicast options gets multicast datagrams only as
+        # its memberships and source filters allow, IGMP excepted (routing
+        # daemons need every report) unless the profile predates that fix.
         if (
             imo is not None
             and mcast
-            and proto != IPPROTO_IGMP
+            and (proto != IPPROTO_IGMP or not igmp_exempt)
             and imo.filter(m.rcvif, dst, src) != 0
         ):
             ipstat.ips_notmember += 1
@@ -313,6 +315,11 @@ class RawProto:
         return 0
 
     def detach(self, so: Socket) -> None:
+        if so.inp.moptions is not None:
+            from kstack.netinet.in_mcast import inp_freemoptions
+
+            inp_freemoptions(so.inp.moptions)
+            so.inp.moptions = None
         ripcb: RawPcbinfo = so.vnet.ripcbinfo
         ripcb.rip_delhash(so)
         ripcb.detach(so.inp)

@@ -353,6 +353,11 @@ class UdpProto:
         return 0
 
     def detach(self, so: Socket) -> None:
+        if so.inp.moptions is not None:
+            from kstack.netinet.in_mcast import inp_freemoptions
+
+            inp_freemoptions(so.inp.moptions)
+            so.inp.moptions = None
         so.vnet.udbinfo.detach(so.inp)
         so.soisdisconnected()
 
