@@ -144,8 +144,60 @@ def decode_ip(ip: bytes) -> str:
         sp, dp = _HH.unpack_from(p, 0)
         return f"{src}.{sp} > {dst}.{dp} {name}, length {tlen}{tail}"
     if proto == 2 and len(p) >= 1:
-        return f"{s}IGMP type 0x{p[0]:02x}, length {tlen}{tail}"
+        msg = bytes(p[: tlen - hl]) if hl < tlen <= n else bytes(p)
+        return f"{s}{_igmp(msg)}, length {tlen}{tail}"
     return f"{s}{name}, length {tlen}{tail}"
+
+
+_IGMP_RECORDS = {1: "IS_IN", 2: "IS_EX", 3: "TO_IN", 4: "TO_EX", 5: "ALLOW", 6: "BLOCK"}
+
+
+def _dq(b: bytes) -> str:
+    return ".".join(str(x) for x in b)
+
+
+def _igmp_time(code: int) -> str:
+    """A Max Resp Code in seconds (a v3 exponent form read as RFC 3376 does)."""
+    if code >= 128:
+        code = ((code & 0x0F) | 0x10) << (((code >> 4) & 0x07) + 3)
+    return f"{code / 10:g}s"
+
+
+def _igmp(p: bytes) -> str:
+    """IGMP message summary: kind, group, response time, v3 sources or records."""
+    t = p[0]
+    group = _dq(p[4:8]) if len(p) >= 8 else "?"
+    if t == 0x11:
+        if len(p) == 8:
+            if p[1] == 0:
+                return f"IGMPv1 query {group}"
+            return f"IGMPv2 query {group} maxresp {_igmp_time(p[1])}"
+        if len(p) >= 12:
+            n = int.from_bytes(p[10:12], "big")
+            srcs = f" sources {n}" if n else ""
+            return f"IGMPv3 query {group} maxresp {_igmp_time(p[1])} qrv {p[8] & 7}{srcs}"
+        return "IGMP query (short)"
+    if t == 0x12:
+        return f"IGMPv1 report {group}"
+    if t == 0x16:
+        return f"IGMPv2 report {group}"
+    if t == 0x17:
+        return f"IGMPv2 leave {group}"
+    if t == 0x22 and len(p) >= 8:
+        n = int.from_bytes(p[6:8], "big")
+        recs = []
+        i = 8
+        for _ in range(min(n, 8)):
+            if i + 8 > len(p):
+                break
+            k = int.from_bytes(p[i + 2 : i + 4], "big")
+            name = _IGMP_RECORDS.get(p[i], f"type{p[i]}")
+            recs.append(f"{name} {_dq(p[i + 4 : i + 8])}/{k}")
+            i += 8 + 4 * k + 4 * p[i + 1]
+        more = ", ..." if n > len(recs) else ""
+        return f"IGMPv3 report {n} record(s): {', '.join(recs)}{more}"
+    names = {0x13: "DVMRP", 0x14: "PIMv1", 0x1E: "mtrace reply", 0x1F: "mtrace query"}
+    return f"IGMP {names.get(t, f'type 0x{t:02x}')}"
 
 
 def _mac(b: bytes) -> str:

@@ -61,6 +61,11 @@ FIELD_NAMES: dict[str, str] = {
     "udp.len": "UDP length",
     "udp.sum": "UDP checksum",
     "udp.data": "UDP payload",
+    "igmp.type": "IGMP type",
+    "igmp.code": "IGMP code (max response time of a query)",
+    "igmp.sum": "IGMP checksum",
+    "igmp.group": "IGMP group address (v1/v2, v3 query); v3 report: reserved and record count",
+    "igmp.data": "IGMP bytes after the first 8 (v3 query fields and sources, v3 report records)",
     "payload": "everything after the IPv4 header",
 }
 _IP_FIELDS = (
@@ -145,7 +150,7 @@ def expand_fields(names: Iterable[str]) -> set[str]:
         else:
             raise ValueError(
                 f"unknown field {name!r} "
-                "(known: eth.*, ip.*, icmp.*, udp.*, inner.*, arp.*, payload)"
+                "(known: eth.*, ip.*, icmp.*, igmp.*, udp.*, inner.*, arp.*, payload)"
             )
     return out
 
@@ -187,6 +192,12 @@ def _ip_spans(buf: bytes, off: int, prefix: str) -> Spans:
             spans["icmp.ttime"] = (l4 + 16, l4 + 20)
         if icmp_type in _ICMP_ERRORS and len(buf) >= l4 + 8 + 20:
             spans.update(_ip_spans(buf, l4 + 8, "inner."))
+    elif proto == 2:
+        spans["igmp.type"] = (l4, l4 + 1)
+        spans["igmp.code"] = (l4 + 1, l4 + 2)
+        spans["igmp.sum"] = (l4 + 2, l4 + 4)
+        spans["igmp.group"] = (l4 + 4, l4 + 8)
+        spans["igmp.data"] = (l4 + 8, len(buf))
     elif proto == 17:
         for name, o, ln in _UDP_FIELDS:
             spans[f"udp.{name}"] = (l4 + o, l4 + o + ln)
@@ -231,7 +242,7 @@ def _checksum_ok(buf: bytes, name: str, spans: Spans, link: bool) -> bool | None
         end = off + _U16.unpack_from(buf, off + 2)[0]
         if end > len(buf) or end < l4:
             return None
-        if name == "icmp.sum":
+        if name in ("icmp.sum", "igmp.sum"):
             return in_cksum_ok(buf[l4:end])
         if name == "udp.sum":
             if buf[l4 + 6 : l4 + 8] == b"\0\0":
@@ -254,14 +265,14 @@ def _coverage(name: str, spans: Spans) -> list[tuple[int, int]]:
     if name == "inner.ip.sum":
         end = spans.get("inner.ip.options", spans["inner.ip.dst"])[1]
         return [(spans["inner.ip.vhl"][0], end)]
-    if name == "icmp.sum":
+    if name in ("icmp.sum", "igmp.sum"):
         return [spans["payload"]]
     if name == "udp.sum":
         return [spans["payload"], spans["ip.src"], spans["ip.dst"]]
     return []
 
 
-_CHECKSUMS = ("ip.sum", "inner.ip.sum", "icmp.sum", "udp.sum")
+_CHECKSUMS = ("ip.sum", "inner.ip.sum", "icmp.sum", "igmp.sum", "udp.sum")
 
 
 def diff_frames(

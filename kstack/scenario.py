@@ -64,7 +64,9 @@ _SOCKET_SPEC: _Spec = {
     "uid": ("int", 0, 2**32 - 1),
     "jail": ("str",),
     "options": ("table",),
+    "join": ("joins",),
 }
+_JOIN_KEYS = ("group", "iface", "sources", "block")
 _KERNEL_KEYS = frozenset(_KERNEL_SPEC)
 _IFACE_KEYS = frozenset(_IFACE_SPEC)
 _ROUTE_KEYS = frozenset(_ROUTE_SPEC)
@@ -103,6 +105,8 @@ def _check_types(t: dict[str, Any], spec: _Spec) -> None:
         elif kind == "bool":
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be true or false, not {_shown(value)}")
+        elif kind == "joins":
+            _parse_joins(value)
         elif kind == "table":
             if not isinstance(value, dict):
                 raise ValueError(f"{key} must be a table, not {_shown(value)}")
@@ -257,6 +261,74 @@ def _apply_route(k: Kernel, t: Mapping[str, Any]) -> None:
 _SOCKET_KEYS = frozenset(_SOCKET_SPEC)
 
 
+def _parse_joins(value: object) -> list[dict[str, Any]]:
+    """``join``: a list of group addresses or tables {group, iface, sources
+    or block}; ValueError names what is wrong."""
+    if not isinstance(value, list):
+        raise ValueError(f"join must be a list of groups, not {_shown(value)}")
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(value, 1):
+        if isinstance(item, str):
+            item = {"group": item}
+        if not isinstance(item, dict):
+            raise ValueError(f"join #{i} must be a group address or a table, not {_shown(item)}")
+        unknown = sorted(set(item) - set(_JOIN_KEYS))
+        if unknown:
+            raise ValueError(
+                f"join #{i}: unknown key {unknown[0]!r} (allowed: {', '.join(_JOIN_KEYS)})"
+            )
+        if not isinstance(item.get("group"), str):
+            raise ValueError(f'join #{i}: needs group = "a.b.c.d"')
+        if "iface" in item and not isinstance(item["iface"], str):
+            raise ValueError(f"join #{i}: iface must be an interface name")
+        for key in ("sources", "block"):
+            v = item.get(key, [])
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"join #{i}: {key} must be a list of addresses")
+        if item.get("sources") and item.get("block"):
+            raise ValueError(
+                f"join #{i}: sources (include mode) and block (exclude mode) exclude each other"
+            )
+        out.append(item)
+    return out
+
+
+def _join(k: Kernel, s: Any, spec: Mapping[str, Any]) -> None:
+    """Join one group as a program would: IP_ADD_MEMBERSHIP (or, with an
+    interface, MCAST_JOIN_GROUP), IP_ADD_SOURCE_MEMBERSHIP / MCAST_JOIN_SOURCE_GROUP
+    per source, IP_BLOCK_SOURCE / MCAST_BLOCK_SOURCE per blocked source."""
+    from kstack import sock
+
+    group = spec["group"]
+    ifindex = 0
+    if "iface" in spec:
+        vnet = getattr(s, "vnet", None)
+        ifp = vnet.ifnet_by_name.get(spec["iface"]) if vnet is not None else None
+        if ifp is None:
+            raise ValueError(f"join {group}: interface {spec['iface']!r} does not exist")
+        ifindex = ifp.index
+    ip = sock.IPPROTO_IP
+    sources = spec.get("sources", [])
+    if sources:
+        for src in sources:
+            if ifindex:
+                s.setsockopt(
+                    ip, sock.MCAST_JOIN_SOURCE_GROUP, sock.group_source_req(ifindex, group, src)
+                )
+            else:
+                s.setsockopt(ip, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(group, src))
+        return
+    if ifindex:
+        s.setsockopt(ip, sock.MCAST_JOIN_GROUP, sock.group_req(ifindex, group))
+    else:
+        s.setsockopt(ip, sock.IP_ADD_MEMBERSHIP, sock.ip_mreq(group))
+    for src in spec.get("block", []):
+        if ifindex:
+            s.setsockopt(ip, sock.MCAST_BLOCK_SOURCE, sock.group_source_req(ifindex, group, src))
+        else:
+            s.setsockopt(ip, sock.IP_BLOCK_SOURCE, sock.ip_mreq_source(group, src))
+
+
 def _open_socket(k: Kernel, t: Mapping[str, Any]) -> Any:
     """Create, configure, bind and connect one [[socket]]. ``options`` maps
     option names of kstack.sock (SO_*, IP_*) to integer values."""
@@ -292,6 +364,12 @@ def _open_socket(k: Kernel, t: Mapping[str, Any]) -> Any:
     for opt, value in opts.items():
         level = sock.SOL_SOCKET if str(opt).startswith("SO_") else sock.IPPROTO_IP
         s.setsockopt(level, getattr(sock, str(opt)), value)
+    for spec in _parse_joins(t.get("join", [])):
+        try:
+            _join(k, s, spec)
+        except OSError as e:
+            what = os.strerror(e.errno) if e.errno else str(e)
+            raise OSError(e.errno, f"join {spec['group']} refused: {what}") from None
     if "bind" in t or "port" in t:
         s.bind((str(t.get("bind", "0.0.0.0")), int(t.get("port", 0))))
     if "connect" in t:

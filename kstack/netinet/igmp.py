@@ -423,8 +423,10 @@ def igmp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
         if not ip_checkrouteralert(data, hlen):
             igmpstat.igps_rcv_nora += 1
         why = "IGMPv3 report (hosts do not act on them)"
+    elif igmp_type == IGMP_HOST_LEAVE_MESSAGE:
+        why = "IGMPv2 leave (hosts do not act on them)"
     else:
-        why = f"IGMP type 0x{igmp_type:02x}"
+        why = f"IGMP type 0x{igmp_type:02x} (not for the host side)"
     return rip_input(vnet, m, hlen, plen, f"{why}; passed on by igmp_input")
 
 
