@@ -10,8 +10,20 @@ import struct
 
 import pytest
 
-from conformance.igmp.helpers import EM0, EM1, join
+from conformance.igmp.helpers import (
+    DONT_CARE,
+    EM0,
+    EM1,
+    TO_IN,
+    host_v3_report,
+    igmp_frames,
+    join,
+    record,
+    run,
+    udp_to,
+)
 from kstack import sock
+from kstack.frames import diff_frames
 
 IP = sock.IPPROTO_IP
 G = "239.1.1.1"
@@ -423,11 +435,53 @@ def test_failed_leave_still_creates_multicast_state(k, s, delta):
     """inp_leave_group allocates the socket's ip_moptions before it finds no
     membership; from then on udp_input counts a multicast datagram to its
     port as ips_notmember instead of skipping the socket silently."""
-    from conformance.igmp.helpers import udp_to
-
     s.bind(("0.0.0.0", 5000))
     _err(s.setsockopt, IP, sock.IP_DROP_MEMBERSHIP, sock.ip_mreq(G))
     with delta(k) as d:
         k.input("em0", udp_to(G, 5000))
     assert d["ip"].get("ips_notmember") == 1
     assert d["udp"] == {"udps_ipackets": 1, "udps_noportbcast": 1}
+
+
+# -- the group-level source limit ------------------------------------------------------
+
+
+def test_group_source_limit_enospc(k):
+    """inm_merge: a group (per interface) tracks at most
+    net.inet.ip.mcast.maxgrpsrc sources; a join that needs one more fails
+    with ENOSPC and leaves no membership."""
+    k.sysctl("net.inet.ip.mcast.maxgrpsrc", 2)
+    a = k.socket(sock.AF_INET, sock.SOCK_DGRAM)
+    a.setsockopt(IP, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, S1))
+    a.setsockopt(IP, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, S2))
+    b = k.socket(sock.AF_INET, sock.SOCK_DGRAM)
+    assert (
+        _err(b.setsockopt, IP, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, "10.0.0.3"))
+        == errno.ENOSPC
+    )
+    assert _err(sock.getsourcefilter, b, EM0, G, 1) == errno.EADDRNOTAVAIL
+    assert _groups(k)[G]["refcount"] == 1
+
+
+def test_group_source_limit_backout_leaves_a_phantom_source(k):
+    """inm_merge's error path walks the group's own source tree downwards
+    from the last source it merged, reading each entry as a socket-layer
+    one; with zero t0 exclude counts it undoes nothing. The source merged
+    before the limit was hit (10.0.0.0) keeps its include count: once the
+    exclude-mode listener leaves, the TO_IN report lists it."""
+    k.sysctl("net.inet.ip.mcast.maxgrpsrc", 3)
+    a = k.socket(sock.AF_INET, sock.SOCK_DGRAM)
+    a.setsockopt(IP, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, S1))
+    a.setsockopt(IP, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, S2))
+    b = k.socket(sock.AF_INET, sock.SOCK_DGRAM)
+    join(b, G)
+    assert (
+        _err(sock.setsourcefilter, b, EM0, G, sock.MCAST_INCLUDE, ["10.0.0.0", "10.0.0.9"])
+        == errno.ENOSPC
+    )
+    run(k, 5)
+    b.close()
+    frames = igmp_frames(run(k, 5))
+    assert len(frames) == 2
+    want = host_v3_report([record(TO_IN, G, ["10.0.0.0", S1, S2])])
+    assert not diff_frames(frames[0][1], want, DONT_CARE)
