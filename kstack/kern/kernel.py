@@ -166,3 +166,11 @@ class Kernel:
 
     def capture(self, ifname: str) -> Any:
         return self.vnet0.capture(ifname)
+
+    def ifmcstat(self, ifname: str | None = None) -> list[dict[str, object]]:
+        """The multicast groups joined in vnet0 (see VNet.ifmcstat)."""
+        return self.vnet0.ifmcstat(ifname)
+
+    def igmp_ifinfo(self, ifname: str) -> dict[str, object]:
+        """IGMP's state for an interface of vnet0 (see VNet.igmp_ifinfo)."""
+        return self.vnet0.igmp_ifinfo(ifname)
