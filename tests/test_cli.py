@@ -718,3 +718,35 @@ def test_compare_from_standard_input_beyond_one_read_chunk(tmp_path: Path) -> No
     r = _run(["replay", "-", "--compare", "9.1", "-q"], stdin=cap.read_bytes())
     assert r.returncode == 0, r.stderr
     assert b"compare: 8000 records; 0 differ between A (9.0) and B (9.1)" in r.stdout
+
+
+def _v2_query_capture(tmp_path: Path) -> tuple[Path, Path]:
+    """One IGMPv2 general query (Max Resp 10 s) and a scenario whose socket
+    joined 239.1.1.1."""
+    from conformance.igmp.helpers import query_frame, v2_query
+
+    cap = tmp_path / "query.pcap"
+    write_pcap(cap, [(10**18, query_frame(v2_query(100)))], 1)
+    sc = tmp_path / "join.toml"
+    sc.write_text(
+        '[[interface]]\nname = "em0"\naddr = "192.0.2.1/24"\n\n'
+        '[[socket]]\ntype = "dgram"\nport = 5000\njoin = ["239.1.1.1"]\n'
+    )
+    return cap, sc
+
+
+def test_drain_shows_igmp_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """igmp_input_v2_query: the report falls due within 10 s of the query,
+    after the last record; --drain shows it, and without --drain the
+    summary lists it as pending."""
+    cap, sc = _v2_query_capture(tmp_path)
+    assert main(["replay", str(cap), "--scenario", str(sc), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "  IGMP on em0: query response for 239.1.1.1 pending\n" in out
+    assert "  IGMP on em0: IGMPv2 compatibility, back to IGMPv3 after about 260 s\n" in out
+    assert main(["replay", str(cap), "--scenario", str(sc), "--drain", "11"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "IGMPv2 report 239.1.1.1" in x)
+    want = "    em0 < 192.0.2.1 > 239.1.1.1 IGMPv2 report 239.1.1.1, length 32 ttl=1"
+    assert line.startswith(want)
+    assert "query response for 239.1.1.1 pending" not in out
