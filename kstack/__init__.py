@@ -14,12 +14,8 @@ from kstack.kern.mbuf import Mbuf
 from kstack.kern.uipc_socket import Socket
 from kstack.net.vnet import VNet
 from kstack.outcome import Outcome
+from kstack.panic import Panic
 from kstack.profiles import PROFILES, Profile
-
-
-class Panic(Exception):
-    """Raised where the emulated kernel of the chosen profile would panic."""
-
 
 __all__ = ["Kernel", "VNet", "Outcome", "Profile", "PROFILES", "Panic", "Mbuf", "Socket", "sock"]
 __version__ = "0.1.0"

@@ -62,6 +62,19 @@ class Profile:
     # for groups it had joined, counting the rest as ips_notmember.
     # Reproduced by conformance/igmp/test_raw_igmp.py.
     raw_igmp_ignores_membership: bool = True
+    # A jailed raw socket with IP_HDRINCL may send from any of its jail's
+    # addresses (checked by prison_check_ip4, EADDRNOTAVAIL otherwise), so
+    # that ping -S works with a secondary address. Before that change
+    # (2009, "allow all possible jail IPs as source address rather than
+    # forcing the primary") the source was overwritten with the jail's
+    # primary address. Reproduced by conformance/regressions/test_jail_changes.py.
+    raw_hdrincl_any_jail_source: bool = True
+    # jailed_without_vnet(): a vnet jail is not an IP jail. Before it
+    # (2009, "If you are running with a vnet ... those will return true and
+    # defer you to classic IP-jails handling") a vnet jail was denied what
+    # IP jails are denied: a routing-socket RTM_GET of a network route
+    # answered ESRCH. Reproduced by conformance/regressions/test_jail_changes.py.
+    jailed_without_vnet: bool = True
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -133,6 +146,10 @@ SWITCHES: dict[str, str] = {
     "process_options are per vnet (10.1 on)",
     "raw_igmp_ignores_membership": "raw sockets with multicast options receive IGMP "
     "whatever groups they joined (the 2009 fix; 0 = filtered like other protocols)",
+    "raw_hdrincl_any_jail_source": "a jailed raw socket with IP_HDRINCL may send from any "
+    "jail address (the 2009 change; 0 = the source is forced to the jail's primary)",
+    "jailed_without_vnet": "vnet jails are not IP jails (the 2009 fix; 0 = route get of a "
+    "network route from a vnet jail is ESRCH as in an IP jail)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

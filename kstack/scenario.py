@@ -42,6 +42,7 @@ _IFACE_SPEC: _Spec = {
     "mtu": ("int", 72, 65535),
     "fib": _FIB,
     "up": ("bool",),
+    "jail": ("str",),
 }
 _ROUTE_SPEC: _Spec = {
     "dest": ("str",),
@@ -51,8 +52,19 @@ _ROUTE_SPEC: _Spec = {
     "reject": ("bool",),
     "fib": _FIB,
     "mtu": ("int", 0, 65535),
+    "jail": ("str",),
 }
-_ARP_SPEC: _Spec = {"addr": ("str",), "ether": ("str",), "iface": ("str",)}
+_ARP_SPEC: _Spec = {"addr": ("str",), "ether": ("str",), "iface": ("str",), "jail": ("str",)}
+_JAIL_SPEC: _Spec = {
+    "name": ("str",),
+    "jid": ("int", 1, 999999),
+    "ip4": ("strs",),
+    "vnet": ("bool",),
+    "allow_raw_sockets": ("bool",),
+    "saddrsel": ("bool",),
+    "sysctl": ("table",),
+}
+_EPAIR_SPEC: _Spec = {"a": ("str",), "b": ("str",)}
 _SOCKET_SPEC: _Spec = {
     "name": ("str",),
     "type": ("str",),
@@ -71,7 +83,7 @@ _KERNEL_KEYS = frozenset(_KERNEL_SPEC)
 _IFACE_KEYS = frozenset(_IFACE_SPEC)
 _ROUTE_KEYS = frozenset(_ROUTE_SPEC)
 _ARP_KEYS = frozenset(_ARP_SPEC)
-_TOP_KEYS = frozenset({"kernel", "interface", "route", "arp", "sysctl", "jail", "socket"})
+_TOP_KEYS = frozenset({"kernel", "interface", "route", "arp", "sysctl", "jail", "epair", "socket"})
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # a C int: what setsockopt reads
 
 
@@ -129,6 +141,7 @@ class Scenario:
     arp: list[dict[str, Any]] = field(default_factory=list)
     sysctl: dict[str, Any] = field(default_factory=dict)
     jails: list[dict[str, Any]] = field(default_factory=list)
+    epairs: list[dict[str, Any]] = field(default_factory=list)
     sockets: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -164,7 +177,21 @@ class Scenario:
         return k
 
     def apply(self, k: Kernel) -> None:
-        """Configure an existing Kernel (interfaces, routes, ARP, sysctls...)."""
+        """Configure an existing Kernel: jails first (a vnet jail's stack must
+        exist before its interfaces), then epairs, interfaces, routes, ARP,
+        sysctls (the host's, then each jail's) and sockets."""
+        for i, t in enumerate(self.jails, 1):
+            item = f"[[jail]] #{i} ({t.get('name', '?')})"
+            try:
+                _apply_jail(k, t)
+            except (OSError, ValueError, TypeError) as e:
+                raise self._err(item, _oserror_text(e)) from None
+        for i, t in enumerate(self.epairs, 1):
+            item = f"[[epair]] #{i}"
+            try:
+                _apply_epair(k, t)
+            except (OSError, ValueError, TypeError) as e:
+                raise self._err(item, _oserror_text(e)) from None
         for i, t in enumerate(self.interfaces, 1):
             item = f"[[interface]] #{i} ({t.get('name', '?')})"
             try:
@@ -180,7 +207,7 @@ class Scenario:
         for i, t in enumerate(self.arp, 1):
             item = f"[[arp]] #{i} ({t.get('addr', '?')})"
             try:
-                k.arp_add(str(t["addr"]), str(t["ether"]), t.get("iface"))
+                _owner(k, t).arp_add(str(t["addr"]), str(t["ether"]), t.get("iface"))
             except (OSError, ValueError, TypeError) as e:
                 raise self._err(item, e) from None
         for name, value in self.sysctl.items():
@@ -188,15 +215,14 @@ class Scenario:
                 k.sysctl(name, value)
             except (OSError, ValueError, TypeError) as e:
                 raise self._err(f"[sysctl] {name}", _oserror_text(e)) from None
-        if self.jails:
-            jail = getattr(k, "jail", None)
-            if jail is None:
-                raise self._err("[[jail]]", "jails are not supported yet")
-            for i, t in enumerate(self.jails, 1):
+        for i, t in enumerate(self.jails, 1):
+            jt: dict[str, Any] = {}
+            _flatten("", t.get("sysctl", {}), jt)
+            for name, value in jt.items():
                 try:
-                    jail(**t)
-                except (OSError, ValueError, TypeError) as e:
-                    raise self._err(f"[[jail]] #{i} ({t.get('name', '?')})", e) from None
+                    _jail_of(k, t.get("name", str(t.get("jid", "")))).sysctl(name, value)
+                except (OSError, ValueError, TypeError, KeyError) as e:
+                    raise self._err(f"[[jail]] #{i} sysctl {name}", _oserror_text(e)) from None
         if self.sockets:
             socket = getattr(k, "socket", None)
             if socket is None:
@@ -225,7 +251,47 @@ def _oserror_text(e: BaseException) -> str:
     return str(e)
 
 
+def _jail_of(k: Kernel, name: str) -> Any:
+    j = k.jails.get(name)
+    if j is None:
+        raise ValueError(f"jail {name!r} does not exist")
+    return j
+
+
+def _owner(k: Kernel, t: Mapping[str, Any]) -> Any:
+    """The kernel (the host), or the jail ``t["jail"]`` names."""
+    return _jail_of(k, str(t["jail"])) if "jail" in t else k
+
+
+def _apply_jail(k: Kernel, t: Mapping[str, Any]) -> None:
+    kw: dict[str, Any] = {}
+    for key in ("name", "jid", "vnet", "allow_raw_sockets", "saddrsel"):
+        if key in t:
+            kw[key] = t[key]
+    if "ip4" in t:
+        ip4 = t["ip4"]
+        kw["ip4"] = (
+            ip4
+            if isinstance(ip4, str) and ip4 in ("inherit", "disable", "new")
+            else ([ip4] if isinstance(ip4, str) else list(ip4))
+        )
+    k.jail(**kw)
+
+
+def _apply_epair(k: Kernel, t: Mapping[str, Any]) -> None:
+    """An epair between the host ("host", the default) and a vnet jail, or
+    two vnet jails; the ends are epairNa (side a) and epairNb (side b)."""
+    if "b" not in t:
+        raise ValueError("missing key 'b' (a vnet jail, or \"host\")")
+
+    def side(name: str) -> Any:
+        return k.vnet0 if name == "host" else _jail_of(k, name)
+
+    k.epair(side(str(t.get("a", "host"))), side(str(t["b"])))
+
+
 def _apply_interface(k: Kernel, t: Mapping[str, Any]) -> None:
+    owner = _owner(k, t)
     name = str(t["name"])
     addrs = t.get("addr", [])
     if isinstance(addrs, str):
@@ -237,13 +303,13 @@ def _apply_interface(k: Kernel, t: Mapping[str, Any]) -> None:
     up = t.get("up", True)
     if not isinstance(up, bool):
         raise ValueError(f"up must be true or false, not {up!r}")
-    k.ifconfig(name, **kw)
+    owner.ifconfig(name, **kw)
     for j, a in enumerate(addrs):
         if not isinstance(a, str):
             raise ValueError(f"address {a!r} is not a string")
-        k.ifconfig(name, a, alias=j > 0)
+        owner.ifconfig(name, a, alias=j > 0)
     if not up:
-        k.ifconfig(name, down=True)
+        owner.ifconfig(name, down=True)
 
 
 def _apply_route(k: Kernel, t: Mapping[str, Any]) -> None:
@@ -255,7 +321,7 @@ def _apply_route(k: Kernel, t: Mapping[str, Any]) -> None:
     gateway = t.get("gateway")
     if gateway is None and not any(kw.get(x) for x in ("iface", "blackhole", "reject")):
         raise ValueError("needs one of gateway, iface, blackhole or reject")
-    k.route_add(dest, None if gateway is None else str(gateway), **kw)
+    _owner(k, t).route_add(dest, None if gateway is None else str(gateway), **kw)
 
 
 _SOCKET_KEYS = frozenset(_SOCKET_SPEC)
@@ -341,14 +407,7 @@ def _open_socket(k: Kernel, t: Mapping[str, Any]) -> Any:
     kind = t.get("type")
     if kind not in types:
         raise ValueError(f"type must be 'raw' or 'dgram', not {kind!r}")
-    owner: Any = k
-    if "jail" in t:
-        jails = getattr(k, "jails", None)
-        if jails is None:
-            raise ValueError("jail: jails are not supported yet")
-        if t["jail"] not in jails:
-            raise ValueError(f"jail {t['jail']!r} does not exist")
-        owner = jails[t["jail"]]
+    owner: Any = _owner(k, t)
     opts = dict(t.get("options", {}))
     for opt, value in opts.items():
         num = getattr(sock, str(opt), None)
@@ -461,9 +520,9 @@ def parse_scenario(path: str | os.PathLike[str]) -> Scenario:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ScenarioError(f"{name}: [sysctl] {key}: value must be an integer or a string")
     for i, t in enumerate(_check_list(name, "jail", doc), 1):
-        if not isinstance(t, dict):
-            raise ScenarioError(f"{name}: [[jail]] #{i}: must be a table")
-        sc.jails.append(t)
+        sc.jails.append(_check_table(name, f"[[jail]] #{i}", t, _JAIL_SPEC))
+    for i, t in enumerate(_check_list(name, "epair", doc), 1):
+        sc.epairs.append(_check_table(name, f"[[epair]] #{i}", t, _EPAIR_SPEC))
     for i, t in enumerate(_check_list(name, "socket", doc), 1):
         if not isinstance(t, dict):
             raise ScenarioError(f"{name}: [[socket]] #{i}: must be a table")

@@ -90,7 +90,16 @@ BAD = {
     "sysctl": ("[sysctl]\n'net.inet.ip.nonesuch' = 1\n", "[sysctl] net.inet.ip.nonesuch"),
     "sysctl-val": ("[sysctl]\n'net.inet.ip.ttl' = 'x'\n", "EINVAL"),
     "sysctl-type": ("[sysctl]\n'net.inet.ip.ttl' = 1.5\n", "integer or a string"),
-    "jail": ("[[jail]]\nname='j1'\n", "jails are not supported yet"),
+    "jail": ("[[jail]]\nname='j1'\nip4=['0.0.0.0']\n", "[[jail]] #1 (j1): EINVAL"),
+    "jail-vnet-ip4": (
+        "[[jail]]\nname='v1'\nvnet=true\nip4='192.0.2.2'\n",
+        "vnet jails cannot have IP address restrictions",
+    ),
+    "jail-key": ("[[jail]]\nname='j1'\nip='192.0.2.2'\n", "[[jail]] #1: unknown key 'ip'"),
+    "epair-classic": (
+        "[[jail]]\nname='j1'\nip4='192.0.2.2'\n[[epair]]\nb='j1'\n",
+        "[[epair]] #1: EEXIST: jail j1 has no vnet of its own",
+    ),
     "sock-type": ("[[socket]]\ntype='stream'\n", "[[socket]] #1: type must be 'raw' or 'dgram'"),
     "sock-key": ("[[socket]]\ntype='dgram'\nprot=1\n", "[[socket]] #1: unknown key 'prot'"),
     "sock-opt": (
@@ -126,7 +135,7 @@ BAD = {
     ),
     "socket-jail": (
         "[[socket]]\ntype='dgram'\njail='j1'\n",
-        "[[socket]] #1: jail: jails are not supported yet",
+        "[[socket]] #1: jail 'j1' does not exist",
     ),
     "route-mtu": (
         "[[route]]\ndest='default'\ngateway='10.0.0.1'\nmtu=1e3\n",

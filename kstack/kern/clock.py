@@ -72,6 +72,11 @@ class Clock:
         heapq.heappush(self._heap, (c.deadline, self._seq, c))
         return c
 
+    def compact(self) -> None:
+        """Forget stopped callouts (and what they refer to) now."""
+        self._heap = [e for e in self._heap if e[2].active]
+        heapq.heapify(self._heap)
+
     def next_deadline(self) -> int | None:
         heap = self._heap
         while heap and not heap[0][2].active:

@@ -18,17 +18,20 @@ PRIV_NETINET_DUMMYNET = "PRIV_NETINET_DUMMYNET"
 
 
 class Ucred:
-    """A process credential: a user id and, later, the prison it lives in.
+    """A process credential: a user id and the prison it lives in.
 
     ``uid == 0`` is the superuser, which holds every privilege outside a
     jail; any other uid holds none of the network privileges.
     """
 
-    __slots__ = ("uid", "prison")
+    __slots__ = ("uid", "prison", "fib")
 
-    def __init__(self, uid: int = 0, prison: Any = None) -> None:
+    def __init__(self, uid: int = 0, prison: Any = None, fib: int | None = None) -> None:
         self.uid = uid
         self.prison = prison
+        # The process FIB (setfib) when it is not the kernel's current one:
+        # a jail's processes keep the FIB of whoever started the jail.
+        self.fib = fib
 
     def __repr__(self) -> str:
         return f"Ucred(uid={self.uid})"

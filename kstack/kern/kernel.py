@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kstack.kern.clock import NS, Clock
 from kstack.kern.rand import Rng
@@ -17,10 +17,16 @@ from kstack.net.vnet import VNet
 from kstack.outcome import Outcome
 from kstack.profiles import Profile, get_profile
 
+if TYPE_CHECKING:
+    from kstack.kern.jail import Jail
+
 # 2012-01-10 00:00:00 UTC, the week FreeBSD 9.0 was released.
 DEFAULT_BOOTTIME_NS = 1326153600 * NS
 
 KERNEL_OPTIONS = frozenset({"PCBGROUP", "VIMAGE", "IPSTEALTH", "BIG_ENDIAN"})
+
+# Kernel.jail without ip4: jail_set's default, IPv4 disabled.
+_JAIL_DEFAULT: Any = object()
 
 
 class Kernel:
@@ -67,6 +73,9 @@ class Kernel:
         self.sc["net.fibs"] = self.fibs
         self.proc_fibnum = 0
         self.vnets: list[VNet] = []
+        self._next_vid = 0
+        self.jails: dict[str, Jail] = {}
+        self._lastprid = 0
         boot_vnet_tunables: dict[str, Value] = {}
         for name, value in (tunables or {}).items():
             oid = tree.lookup(name)
@@ -78,10 +87,144 @@ class Kernel:
         for name, value in boot_vnet_tunables.items():
             sysctl_write(tree, Ctx(self, self.vnet0), self.vnet0.sc, name, value, boot=True)
 
-    def new_vnet(self, name: str) -> VNet:
-        v = VNet(self, len(self.vnets), name)
+    def new_vnet(self, name: str, *, jail: bool = False) -> VNet:
+        v = VNet(self, self._next_vid, name, jail=jail)
+        self._next_vid += 1
         self.vnets.append(v)
         return v
+
+    # -- jails (kern_jail.c) ------------------------------------------------
+
+    def jail(
+        self,
+        name: str | None = None,
+        *,
+        ip4: Any = _JAIL_DEFAULT,
+        vnet: bool = False,
+        allow_raw_sockets: bool | None = None,
+        saddrsel: bool = True,
+        jid: int | None = None,
+    ) -> Jail:
+        """Start a jail, as 9.0's jail(8) does.
+
+        ``ip4``: a list of IPv4 addresses (the first is the primary, the
+        others are kept sorted), ``None`` or ``"disable"`` for a jail without
+        IPv4 (the default when neither ``ip4`` nor ``vnet`` is given),
+        ``"inherit"`` for one that uses the host's addresses unrestricted.
+        ``vnet=True``: a jail with its own network stack (no ``ip4``).
+        ``allow_raw_sockets`` defaults to ``security.jail.allow_raw_sockets``.
+        ``saddrsel=False`` is ip4.nosaddrsel (unbound sockets send from the
+        primary). The jail keeps the FIB of the process that starts it
+        (``Kernel.setfib``)."""
+        from kstack.kern.jail import IP4_DISABLED, IP4_INHERIT, Jail, Prison, parse_ip4
+
+        if vnet and ip4 is not _JAIL_DEFAULT:
+            raise OSError(errno.EINVAL, "vnet jails cannot have IP address restrictions")
+        if jid is not None:
+            if jid < 0:
+                raise OSError(errno.EINVAL, f"jid {jid} is negative")
+            if any(j.jid == jid for j in self.jails.values()):
+                raise OSError(errno.EEXIST, f"jail {jid} exists")
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise OSError(errno.EINVAL, "a jail name is a non-empty string")
+            if name.isdigit() and (jid is None or int(name) != jid):
+                if jid is not None:
+                    raise OSError(errno.EINVAL, "a numeric jail name must be its jid")
+                jid = int(name)
+            if name in self.jails:
+                raise OSError(errno.EEXIST, f"jail {name!r} exists")
+        if vnet:
+            mode, addrs = IP4_INHERIT, None
+        elif ip4 is _JAIL_DEFAULT:
+            mode, addrs = IP4_DISABLED, None
+        else:
+            mode, addrs = parse_ip4(ip4)
+        if addrs is not None:
+            limit = int(self.sc["security.jail.jail_max_af_ips"])
+            if len(addrs) > limit:
+                raise OSError(errno.EINVAL, f"too many IPv4 addresses ({len(addrs)} > {limit})")
+            for other in self.jails.values():
+                theirs = other.prison.ip4
+                if (
+                    theirs is not None
+                    and set(theirs) & set(addrs)
+                    and not (len(theirs) == 1 and len(addrs) == 1)
+                ):
+                    raise OSError(errno.EADDRINUSE, f"IPv4 addresses clash with jail {other.name}")
+        if jid is None:
+            jid = self._next_jid()
+        if name is None:
+            name = str(jid)
+        if allow_raw_sockets is None:
+            allow_raw_sockets = bool(self.sc["security.jail.allow_raw_sockets"])
+        own = self.new_vnet(f"jail {name}", jail=True) if vnet else None
+        prison = Prison(
+            self,
+            jid,
+            name,
+            addrs,
+            mode,
+            bool(allow_raw_sockets),
+            bool(saddrsel),
+            own,
+            self.proc_fibnum,
+        )
+        j = Jail(self, prison)
+        self.jails[name] = j
+        return j
+
+    def _next_jid(self) -> int:
+        """jids count up from 1, wrapping below JAIL_MAX; a live jail's jid
+        is skipped."""
+        from kstack.kern.jail import JAIL_MAX
+
+        used = {j.jid for j in self.jails.values()}
+        cand = self._lastprid
+        for _ in range(JAIL_MAX):
+            cand += 1
+            if cand >= JAIL_MAX:
+                cand = 1
+            if cand not in used:
+                self._lastprid = cand
+                return cand
+        raise OSError(errno.EAGAIN, "no available jail IDs")
+
+    def jail_remove(self, name: str) -> None:
+        """jail -r: see Jail.remove."""
+        from kstack.kern.jail import prison_remove
+
+        j = self.jails.pop(name, None)
+        if j is None:
+            raise OSError(errno.ENOENT, f"jail {name!r} not found")
+        vnet = j.prison.own_vnet
+        prison_remove(self, j.prison)
+        if vnet is not None and vnet in self.vnets:
+            self.vnets.remove(vnet)
+
+    def epair(self, a: Any, b: Any) -> tuple[str, str]:
+        """ifconfig epair create, and its b end moved to ``b``: a virtual
+        cable between two stacks (VNet or vnet Jail objects). Returns the
+        names of the two ends, down until configured."""
+        from kstack.net.if_epair import epair_create
+
+        va = self._stack(a)
+        vb = self._stack(b)
+        ia, ib = epair_create(self, va, vb)
+        return ia.name, ib.name
+
+    def _stack(self, x: Any) -> VNet:
+        from kstack.kern.jail import Jail
+
+        if isinstance(x, Jail):
+            if not x.prison.is_vnet:
+                raise OSError(errno.EEXIST, f"jail {x.name} has no vnet of its own")
+            return x.vnet
+        if isinstance(x, VNet):
+            if x.destroyed or x not in self.vnets:
+                raise OSError(errno.ENXIO, f"{x.name} is not a live stack of this kernel")
+            return x
+        raise TypeError(f"expected a VNet or a vnet Jail, not {type(x).__name__}")
 
     def all_ifnets(self) -> list[Ifnet]:
         return [ifp for v in self.vnets for ifp in v.ifnets]
@@ -89,12 +232,18 @@ class Kernel:
     # -- time -------------------------------------------------------------
 
     def _drain(self) -> None:
+        """Run queued netisr work (the IP queues of every vnet and the epair
+        queue) until nothing is left."""
+        from kstack.net.if_epair import epair_drain
+
         again = True
         while again:
             again = False
             for v in self.vnets:
                 if v.ipintrq and v.netisr_drain():
                     again = True
+            if epair_drain(self):
+                again = True
 
     def advance(self, seconds: float = 0) -> None:
         """Move virtual time forward; callouts fire in order and queued

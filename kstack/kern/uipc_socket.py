@@ -174,7 +174,7 @@ class Socket:
         self.so_state = 0
         self.so_error = 0
         self.so_linger = 0
-        self.so_fibnum = vnet.kernel.proc_fibnum
+        self.so_fibnum = cred.fib if cred.fib is not None else vnet.kernel.proc_fibnum
         self.so_user_cookie = 0
         self.so_rcv = Sockbuf()
         self.so_snd = Sockbuf()

@@ -110,6 +110,9 @@ class Ifnet:
     igi: Any = None
     in_multi: dict[int, Any] = field(default_factory=dict)
     ii_allhosts: Any = None
+    home_vnet: Any = None  # the vnet it was created in (vnet destruction returns it there)
+    detached: bool = False  # destroyed (if_detach): frames still in flight to it are dropped
+    epair_unit: int = -1
 
     @property
     def ether(self) -> str:
@@ -124,7 +127,13 @@ class Ifnet:
         return bool(self.flags & IFF_UP)
 
     def output_frame(self, frame: bytes, m: Mbuf | None, why: str) -> None:
-        """The driver's transmit: count it, tap it, queue it for the harness."""
+        """The driver's transmit: count it, tap it, queue it for the harness
+        (and for an epair, hand it to the other end)."""
+        if self.peer is not None:
+            from kstack.net.if_epair import epair_output
+
+            epair_output(self, frame, m, why)
+            return
         c = self.counters
         c.ifi_opackets += 1
         c.ifi_obytes += len(frame)

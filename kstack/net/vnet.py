@@ -47,6 +47,7 @@ from kstack.netinet.ip import aton, ntoa, prefix_mask
 from kstack.netinet.raw_ip import RawPcbinfo
 from kstack.netinet.stats import IcmpStat, IgmpStat, IpStat, UdpStat
 from kstack.outcome import HELD, Outcome, dropped
+from kstack.panic import Panic
 
 if TYPE_CHECKING:
     from kstack.kern.kernel import Kernel
@@ -97,7 +98,11 @@ def parse_prefix(s: str) -> tuple[int, int]:
 
 
 class VNet:
-    def __init__(self, kernel: Kernel, vid: int, name: str) -> None:
+    """One network stack: vnet0 (the host's), or a vnet jail's. A jail's
+    stack starts with lo0 down and without an address, and every per-vnet
+    sysctl at its compiled-in default."""
+
+    def __init__(self, kernel: Kernel, vid: int, name: str, *, jail: bool = False) -> None:
         self.kernel = kernel
         self.id = vid
         self.name = name
@@ -133,8 +138,17 @@ class VNet:
         from kstack.netinet.igmp import IgmpVnet
 
         self.igmp = IgmpVnet(self)
-        self.lo0 = self._if_create("lo0")
-        self.ifconfig("lo0", "127.0.0.1/8")
+        self.destroyed = False
+        if jail:
+            # vnet_loif_init: lo0 exists, down, until the jail configures it.
+            from kstack.net.if_loop import LOMTU
+
+            self.lo0 = self.if_attach(
+                "lo0", type_=IFT_LOOP, flags=IFF_LOOPBACK | IFF_MULTICAST, mtu=LOMTU
+            )
+        else:
+            self.lo0 = self._if_create("lo0")
+            self.ifconfig("lo0", "127.0.0.1/8")
 
     # -- protocol switch (in_proto.c, ipproto_register) -------------------
 
@@ -336,38 +350,144 @@ class VNet:
 
     # -- configuration (the public API) -------------------------------------
 
+    def _ifindex_alloc(self) -> int:
+        """ifindex_alloc: the lowest index no interface of this vnet uses
+        (indexes are per vnet; a moved interface gets a new one)."""
+        used = {ifp.index for ifp in self.ifnets}
+        idx = 1
+        while idx in used:
+            idx += 1
+        return idx
+
     def _if_create(self, name: str, ether: str | None = None, mtu: int | None = None) -> Ifnet:
-        index = len(self.kernel.all_ifnets()) + 1
         if name.startswith("lo"):
             from kstack.net.if_loop import LOMTU
 
-            ifp = Ifnet(
+            return self.if_attach(
                 name,
-                index,
-                self,
-                IFT_LOOP,
-                b"",
-                mtu or LOMTU,
-                IFF_UP | IFF_LOOPBACK | IFF_MULTICAST | IFF_RUNNING,
+                type_=IFT_LOOP,
+                flags=IFF_UP | IFF_LOOPBACK | IFF_MULTICAST | IFF_RUNNING,
+                mtu=mtu or LOMTU,
             )
+        return self.if_attach(
+            name,
+            flags=IFF_UP | IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST | IFF_RUNNING,
+            lladdr=parse_mac(ether) if ether is not None else None,
+            mtu=mtu,
+        )
+
+    def if_attach(
+        self,
+        name: str,
+        *,
+        flags: int,
+        type_: int = IFT_ETHER,
+        lladdr: bytes | None = None,
+        lladdr_last: int | None = None,
+        mtu: int | None = None,
+    ) -> Ifnet:
+        """if_attach: a new interface of this vnet with the next free index.
+        An Ethernet interface without ``lladdr`` gets kstack's default MAC,
+        or with ``lladdr_last`` the 02:00:00:<index>:<last> form if_epair uses."""
+        if name in self.ifnet_by_name:
+            raise OSError(errno.EEXIST, f"interface {name} exists")
+        index = self._ifindex_alloc()
+        if type_ == IFT_LOOP:
+            ifp = Ifnet(name, index, self, IFT_LOOP, b"", mtu or 16384, flags)
         else:
-            lladdr = parse_mac(ether) if ether is not None else default_lladdr(self.id, index)
-            ifp = Ifnet(
-                name,
-                index,
-                self,
-                IFT_ETHER,
-                lladdr,
-                mtu or 1500,
-                IFF_UP | IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST | IFF_RUNNING,
-            )
+            if lladdr is None:
+                if lladdr_last is not None:
+                    lladdr = bytes((0x02, 0, 0, (index >> 8) & 0xFF, index & 0xFF, lladdr_last))
+                else:
+                    lladdr = default_lladdr(self.id, index)
+            ifp = Ifnet(name, index, self, IFT_ETHER, lladdr, mtu or 1500, flags)
             ifp.snd_maxlen = int(self.kernel.sc.get("net.link.ifqmaxlen", 50))
-        self.ifnets.append(ifp)
-        self.ifnet_by_name[name] = ifp
+        ifp.home_vnet = self
+        self._if_link(ifp)
+        return ifp
+
+    def _if_link(self, ifp: Ifnet) -> None:
         from kstack.netinet.igmp import igmp_domifattach
 
+        self.ifnets.append(ifp)
+        self.ifnet_by_name[ifp.name] = ifp
         ifp.igi = igmp_domifattach(ifp)
-        return ifp
+
+    def _if_detach(self, ifp: Ifnet) -> None:
+        """if_detach_internal: down, addresses and their routes purged,
+        every route through the interface deleted, groups left, IGMP and
+        ARP state freed; off this vnet's lists."""
+        from kstack.netinet import in_ as inet
+        from kstack.netinet.igmp import igmp_domifdetach
+        from kstack.netinet.in_mcast import inm_release
+
+        if ifp.flags & IFF_UP:
+            ifp.flags &= ~IFF_UP
+            inet.in_ifdown(self, ifp)
+        for ia in list(ifp.addrs_in):
+            inet.in_deladdr(self, ia)
+        for table in self.rt:
+            for rt in list(table.entries()):
+                if rt.ifp is ifp:
+                    table.delete(rt.dst, rt.plen)
+        for inm in list(ifp.in_multi.values()):
+            inm.refcount = 1
+            inm_release(inm)
+        ifp.in_multi.clear()
+        igmp_domifdetach(ifp)
+        for lle in ifp.lle.values():
+            timer = getattr(lle, "timer", None)
+            if timer is not None:
+                timer.stop()
+        ifp.lle.clear()
+        ifp.igi = None
+        self.ifnets.remove(ifp)
+        del self.ifnet_by_name[ifp.name]
+
+    def destroy(self) -> None:
+        """vnet_destroy: sockets closed, interfaces moved in from another
+        vnet returned there (down, without addresses, with a new index),
+        the rest (lo0) detached, timers stopped."""
+        for so in list(self.sockets):
+            if not so.closed:
+                so.close()
+        self.sockets.clear()
+        for ifp in list(self.ifnets):
+            home = ifp.home_vnet
+            if home is not None and home is not self and not home.destroyed:
+                self.if_vmove(ifp, home)
+        for ifp in list(self.ifnets):
+            peer = ifp.peer
+            self._if_detach(ifp)
+            ifp.detached = True
+            if peer is not None and not peer.detached:
+                # An epair made here goes with both ends (epair_clone_destroy).
+                peer.peer = None
+                ifp.peer = None
+                if peer.vnet is not self and peer in peer.vnet.ifnets:
+                    peer.vnet._if_detach(peer)
+                peer.detached = True
+        for c in (self._slowtimo, self.igmp._fast, self.igmp._slow):
+            if c is not None:
+                c.stop()
+        self.ipintrq.clear()
+        self.ipq = [[] for _ in range(64)]
+        self.ipq_count = 0
+        self.events.clear()
+        self.destroyed = True
+        self.kernel.clock.compact()
+
+    def if_vmove(self, ifp: Ifnet, dst: VNet) -> None:
+        """if_vmove: move an interface to another vnet (ifconfig IF vnet
+        JAIL). It arrives down, without addresses, with a new index there."""
+        if ifp.vnet is not self:
+            raise Panic(f"if_vmove: {ifp.name} is not an interface of {self.name} (curvnet)")
+        if ifp.name in dst.ifnet_by_name:
+            raise OSError(errno.EEXIST, f"interface {ifp.name} exists in {dst.name}")
+        self._if_detach(ifp)
+        ifp.vnet = dst
+        ifp.index = dst._ifindex_alloc()
+        dst._if_link(ifp)
 
     def iface(self, name: str) -> Ifnet:
         try:
@@ -407,9 +527,6 @@ class VNet:
             if not 0 <= fib < self.kernel.fibs:
                 raise OSError(errno.EINVAL, f"fib {fib} out of range")
             ifp.fib = fib
-        if down and ifp.flags & IFF_UP:
-            ifp.flags &= ~IFF_UP
-            inet.in_ifdown(self, ifp)
         if addr is not None:
             a, plen = parse_prefix(addr)
             if delete:
@@ -426,6 +543,9 @@ class VNet:
                     inet.in_deladdr(self, ifp.addrs_in[0])
                 bcast = aton(broadcast) if broadcast is not None else None
                 inet.in_addaddr(self, ifp, a, plen, bcast)
+        if down and ifp.flags & IFF_UP:
+            ifp.flags &= ~IFF_UP
+            inet.in_ifdown(self, ifp)
         if up and not ifp.flags & IFF_UP:
             ifp.flags |= IFF_UP
             inet.in_ifup(self, ifp)

@@ -293,7 +293,7 @@ class IgmpVnet:
 def _draw(vnet: VNet, x: int) -> int:
     """IGMP_RANDOM_DELAY(x): random() % x + 1 ticks."""
     if x <= 0:
-        from kstack import Panic
+        from kstack.panic import Panic
 
         raise Panic("igmp: random delay over an empty interval (division by zero)")
     return vnet.rng.below(x) + 1

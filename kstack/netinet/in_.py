@@ -18,6 +18,7 @@ from kstack.net.if_var import (
     IFF_BROADCAST,
     IFF_LOOPBACK,
     IFF_MULTICAST,
+    IFF_RUNNING,
     IFF_UP,
     IFT_ETHER,
     InIfaddr,
@@ -168,6 +169,11 @@ def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | No
         broadaddr = (subnet | (~mask & 0xFFFFFFFF)) if ifp.flags & IFF_BROADCAST else 0
     ia = InIfaddr(addr, mask, plen, broadaddr, ifp, subnet=subnet)
     first = not ifp.addrs_in
+    if not ifp.flags & IFF_UP:
+        # SIOCSIFADDR brings the interface up (ether_ioctl, loioctl): an
+        # epair end or a vnet jail's lo0 is up once it has an address.
+        ifp.flags |= IFF_UP | IFF_RUNNING
+        in_ifup(vnet, ifp)
     ifp.addrs_in.append(ia)
     vnet.in_ifaddrhead.append(ia)
     vnet.in_ifaddrhash.setdefault(addr, []).append(ia)

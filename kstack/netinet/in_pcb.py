@@ -507,7 +507,8 @@ def in_pcbladdr(inp: Inpcb, faddr: int, cred: Ucred) -> tuple[int, int]:
     """
     vnet = inp.pcbinfo.vnet
     prison = cred.prison if jailed_ip4(cred) else None
-    if prison is not None and not prison.saddrsel:
+    if prison is not None and not prison.saddrsel and prison.ip4 is not None:
+        # ip4.nosaddrsel: the primary, without a route lookup.
         return 0, prison.primary
     rt = None
     if not inp.so.so_options & SO_DONTROUTE:
@@ -543,7 +544,8 @@ def _jail_pick(prison: Any, ifp: Any, first: int | None) -> tuple[int, int]:
         for ia in ifp.addrs_in:
             if prison.check_ip4(ia.addr) == 0:
                 return 0, ia.addr
-    return 0, prison.primary
+    err, addr = prison.get_ip4()
+    return err, addr
 
 
 def in_pcbconnect_setup(

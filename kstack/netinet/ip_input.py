@@ -9,7 +9,7 @@ arguments instead.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kstack.kern.mbuf import M_BCAST, M_MCAST
 from kstack.net.if_loop import M_CSUM_IP_VALID
@@ -56,8 +56,18 @@ _FORWARDED = Outcome(FORWARDED, "ips_forward")
 _TIMXCEED = dropped("icps_error", "ip_forward: TTL expired; ICMP time exceeded")
 
 
+def _curvnet_panic(vnet: VNet, ifp: Any) -> None:
+    """CURVNET: a packet of one stack handed to another is a kernel bug."""
+    from kstack.panic import Panic
+
+    raise Panic(f"curvnet mismatch: {ifp.name} belongs to {ifp.vnet.name}, not {vnet.name}")
+
+
 def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
     """Validate a received IPv4 packet and decide where it goes."""
+    rcvif = m.rcvif
+    if rcvif is not None and rcvif.vnet is not vnet:
+        _curvnet_panic(vnet, rcvif)
     ipstat = vnet.ipstat
     ipstat.ips_total += 1
     data = m.data

@@ -125,6 +125,10 @@ def ip_output(
             isbroadcast = bool(rt.flags & RTF_BROADCAST)
         else:
             isbroadcast = in_broadcast(nexthop, ifp)
+    if ifp.vnet is not vnet:
+        from kstack.panic import Panic
+
+        raise Panic(f"curvnet mismatch: output on {ifp.name} of {ifp.vnet.name} from {vnet.name}")
     if rt is not None:
         if rt.mtu > ifp.mtu:
             rt.mtu = ifp.mtu  # lowered for good, as the kernel does

@@ -258,9 +258,18 @@ def rip_output(so: Socket, data: bytes, dst: int) -> int:
         return errno.EMSGSIZE
     hdr20 = data[:20].ljust(20, b"\0")
     src = int.from_bytes(hdr20[12:16], "big")
-    err = prison_check_ip4(inp.cred, src)
-    if err:
-        return err
+    forced_src = -1
+    if vnet.kernel.profile.raw_hdrincl_any_jail_source:
+        # Any of the jail's addresses may be the source (EADDRNOTAVAIL for
+        # others, 0.0.0.0 included).
+        err = prison_check_ip4(inp.cred, src)
+        if err:
+            return err
+    elif inp.cred.prison is not None:
+        # Before 2009: the source is overwritten with the jail's primary.
+        err, forced_src = prison_get_ip4(inp.cred, src)
+        if err:
+            return err
     hl = (hdr20[0] & 0x0F) << 2
     order: Literal["big", "little"] = "big" if (be or not host_order) else "little"
     ip_len = int.from_bytes(hdr20[2:4], order)
@@ -272,6 +281,8 @@ def rip_output(so: Socket, data: bytes, dst: int) -> int:
         # would read past the caller's data. kstack refuses it.
         return errno.EINVAL
     buf = bytearray(data)
+    if forced_src >= 0:
+        buf[12:16] = forced_src.to_bytes(4, "big")
     U16.pack_into(buf, 2, ip_len)
     U16.pack_into(buf, 6, ip_off)
     if buf[4] == 0 and buf[5] == 0:
