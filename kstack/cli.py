@@ -393,9 +393,17 @@ class _OutFile:
         self.ids: dict[str, tuple[int, int]] = {}
         self.count = 0
 
-    def interfaces(self, k: Kernel) -> None:
-        for ifp in k.vnet0.ifnets:
-            self._iface(ifp.name, ifp.type == IFT_LOOP)
+    def interfaces(self, k: Kernel, stack: Any = None) -> None:
+        """One interface block per emulated interface, before any packet:
+        the replayed stack's by name, other stacks' as STACK:IFNAME."""
+        from kstack.replay import _stack_label
+
+        if stack is None:
+            stack = k.vnet0
+        for vnet in [stack, *(v for v in k.vnets if v is not stack)]:
+            prefix = "" if vnet is stack else f"{_stack_label(k, vnet)}:"
+            for ifp in vnet.ifnets:
+                self._iface(prefix + ifp.name, ifp.type == IFT_LOOP)
 
     def _iface(self, name: str, loop: bool) -> tuple[int, int]:
         got = self.ids.get(name)
@@ -521,6 +529,7 @@ def _open_replay(
             counters=not a.quiet,
             feed_own=a.feed_all,
             on_note=on_note,
+            iface=a.iface,
         )
     except OSError as e:
         for name, value in sysctls:
@@ -581,7 +590,7 @@ def _run_replay(
             k = r.kernel
             rep.note(f"profile {k.profile.name} ({_profile_origin(a, scenario)})")
             if out is not None:
-                out.interfaces(k)
+                out.interfaces(k, r.stack)
             checker: Checker | None = None
             if a.check:
                 if r.first_linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
@@ -908,6 +917,13 @@ def _parser() -> argparse.ArgumentParser:
         "--host",
         metavar="ADDR[/LEN]",
         help="the default host's address (instead of the one chosen from the capture)",
+    )
+    r.add_argument(
+        "--iface",
+        metavar="[JAIL:]IFNAME",
+        default="em0",
+        help="the interface the capture arrives on: one of the host's, or JAIL:IFNAME "
+        "of a vnet jail the scenario makes (default em0)",
     )
     r.add_argument(
         "--out",

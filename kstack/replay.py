@@ -674,15 +674,62 @@ def build_default_kernel(
 # -- the replay loop ---------------------------------------------------------------
 
 
-def _collect(k: Kernel, ts_ns: int) -> list[SentFrame]:
+def _stack_label(k: Kernel, vnet: Any) -> str:
+    """How replay output names a stack other than the replayed one: "host"
+    for vnet0, else the vnet jail's name."""
+    if vnet is k.vnet0:
+        return "host"
+    for j in k.jails.values():
+        if j.prison.own_vnet is vnet:
+            return str(j.name)
+    return str(vnet.name)
+
+
+def _collect(k: Kernel, ts_ns: int, stack: Any = None) -> list[SentFrame]:
+    """Frames every stack sent; interfaces of stacks other than ``stack``
+    (vnet0 by default) are named "STACK:IFNAME"."""
+    if stack is None:
+        stack = k.vnet0
     out: list[SentFrame] = []
-    for ifp in k.vnet0.ifnets:
-        if ifp.txq:
-            lt = LINKTYPE_RAW if ifp.type == IFT_LOOP else LINKTYPE_ETHERNET
-            for data, why in ifp.txq:
-                out.append(SentFrame(ifp.name, data, why, ts_ns, lt))
-            ifp.txq.clear()
+    for vnet in k.vnets:
+        prefix = "" if vnet is stack else f"{_stack_label(k, vnet)}:"
+        for ifp in vnet.ifnets:
+            if ifp.txq:
+                lt = LINKTYPE_RAW if ifp.type == IFT_LOOP else LINKTYPE_ETHERNET
+                for data, why in ifp.txq:
+                    out.append(SentFrame(prefix + ifp.name, data, why, ts_ns, lt))
+                ifp.txq.clear()
     return out
+
+
+def _take_events(k: Kernel, stack: Any) -> list[Event]:
+    out: list[Event] = []
+    for vnet in k.vnets:
+        if vnet.events:
+            evs = vnet.take_events()
+            if vnet is not stack:
+                label = _stack_label(k, vnet)
+                for e in evs:
+                    e.what = f"{label}: {e.what}"
+            out.extend(evs)
+    return out
+
+
+def _any_events(k: Kernel) -> bool:
+    return any(v.events or any(ifp.txq for ifp in v.ifnets) for v in k.vnets)
+
+
+def split_iface(k: Kernel, spec: str) -> tuple[Any, str]:
+    """ "IFNAME" (vnet0) or "JAIL:IFNAME" (an interface of a vnet jail)."""
+    jail, sep, ifname = spec.rpartition(":")
+    if not sep:
+        return k.vnet0, spec
+    j = k.jails.get(jail)
+    if j is None:
+        raise ReplayError(f"--iface {spec}: no jail named {jail!r}")
+    if not j.prison.is_vnet:
+        raise ReplayError(f"--iface {spec}: jail {jail} has no network stack of its own")
+    return j.vnet, ifname
 
 
 def counter_delta(
@@ -780,19 +827,20 @@ class Replay:
             for sname, value in sysctls:
                 k.sysctl(sname, value)
             self.kernel = k
-            self.iface = iface
-            self._cap_if = k.vnet0.ifnet_by_name.get(iface)
+            self.stack, ifname = split_iface(k, iface)
+            self.iface = ifname
+            self._cap_if = self.stack.ifnet_by_name.get(ifname)
             if self._cap_if is not None and self._cap_if.type != IFT_ETHER:
                 raise ReplayError(f"{self.name}: capture interface {iface} is not Ethernet")
             self._own_mac = self._cap_if.lladdr if self._cap_if is not None else b""
-            self._own_addrs = frozenset(ia.addr for ia in k.vnet0.in_ifaddrhead)
+            self._own_addrs = frozenset(ia.addr for ia in self.stack.in_ifaddrhead)
             self.feed_own = feed_own
             self.summary = Summary(src.name, k, notes=self.notes, first_ts_ns=first_ts)
-            self.summary.setup_sent = _collect(k, k.clock.wall_ns)
-            k.vnet0.take_events()
+            self.summary.setup_sent = _collect(k, k.clock.wall_ns, self.stack)
+            _take_events(k, self.stack)
             self._base = k.clock.now + (BOOT_MARGIN_NS if kernel is None else 0)
             self._first_ts = first_ts
-            self._start = k.netstat()
+            self._start = self.stack.netstat()
             self._snap = self._start
         except BaseException:
             self.close()
@@ -821,17 +869,19 @@ class Replay:
         report each instant at which timers did something visible."""
         k = self.kernel
         clock = k.clock
-        vnet = k.vnet0
+        stack = self.stack
         out: list[TimerResult] = []
         while True:
             nd = clock.next_deadline()
             if nd is None or nd > target:
                 break
             k.advance_to(nd)
-            if vnet.events or any(ifp.txq for ifp in vnet.ifnets):
-                t = TimerResult(clock.wall_ns, vnet.take_events(), _collect(k, clock.wall_ns))
+            if _any_events(k):
+                t = TimerResult(
+                    clock.wall_ns, _take_events(k, stack), _collect(k, clock.wall_ns, stack)
+                )
                 if self.counters:
-                    new = k.netstat()
+                    new = stack.netstat()
                     t.counters = counter_delta(self._snap, new)
                     self._snap = new
                 out.append(t)
@@ -852,7 +902,7 @@ class Replay:
     def _results(self) -> Iterator[PacketResult]:
         k = self.kernel
         clock = k.clock
-        vnet = k.vnet0
+        stack = self.stack
         summary = self.summary
         kinds, reasons, skips = summary.kinds, summary.reasons, summary.skip_reasons
         base, first_ts = self._base, self._first_ts
@@ -875,7 +925,7 @@ class Replay:
                     k.advance_to(target)
                 else:
                     k.advance(0)
-            before_ev = vnet.take_events() if vnet.events else []
+            before_ev = _take_events(k, stack)
             lt = rec.linktype
             data = rec.data
             skip: str | None = None
@@ -929,23 +979,22 @@ class Replay:
                 summary.skipped += 1
                 skips[skip] += 1
             else:
-                out = k.input(ifname, frame)
-                sent = _collect(k, clock.wall_ns)
+                out = stack.input(ifname, frame)
+                sent = _collect(k, clock.wall_ns, stack)
                 res = PacketResult(
                     n, rec.ts_ns, lt, frame, out, None, sent, [], timers, None, ifname, flt
                 )
                 kinds[out.kind] += 1
                 reasons[f"{out.kind}: {out.reason}"] += 1
             res.timers = timers
-            if vnet.events:
-                res.events = before_ev + vnet.take_events()
-            elif before_ev:
-                res.events = before_ev
+            after_ev = _take_events(k, stack)
+            if after_ev or before_ev:
+                res.events = before_ev + after_ev
             sent_total += len(res.sent)
             if timers:
                 sent_total += sum(len(t.sent) for t in timers)
             if counters:
-                new = k.netstat()
+                new = stack.netstat()
                 res.counters = counter_delta(self._snap, new)
                 self._snap = new
             yield res
@@ -959,8 +1008,8 @@ class Replay:
         if self._ended is None:
             k = self.kernel
             k.advance(0)
-            s.tail = _collect(k, k.clock.wall_ns)
-            s.tail_events = k.vnet0.take_events()
+            s.tail = _collect(k, k.clock.wall_ns, self.stack)
+            s.tail_events = _take_events(k, self.stack)
             self._ended = list(s.tail)
         return self._ended
 
@@ -984,10 +1033,14 @@ class Replay:
         self._finished = True
         k = self.kernel
         self.end()
-        s.tail.extend(_collect(k, k.clock.wall_ns))  # nothing, unless driven from outside
+        s.tail.extend(_collect(k, k.clock.wall_ns, self.stack))  # nothing, unless driven
         s.frames_sent = self._sent_before_tail + len(s.tail) + sum(len(t.sent) for t in s.drained)
-        s.counters = counter_delta(self._start, k.netstat())
-        s.pending = k.vnet0.pending_work()
+        s.counters = counter_delta(self._start, self.stack.netstat())
+        s.pending = [
+            (line if v is self.stack else f"{_stack_label(k, v)}: {line}")
+            for v in k.vnets
+            for line in v.pending_work()
+        ]
         self.close()
         s.check()
         return s
