@@ -46,8 +46,7 @@ Deliberately not listed (the name and the reason):
   by 9.1 together with the classful ``ia_net``/``ia_netmask`` fields of
   ``struct in_ifaddr``; a KBI change of that kind is not merged into a stable
   branch, so it went before 9.0 branched;
-* ``security.jail.jailed`` (answers for the calling process, not a stored
-  value), ``security.jail.list`` (struct), ``security.jail.param.*`` (jail(8)
+* ``security.jail.list`` (struct), ``security.jail.param.*`` (jail(8)
   parameter descriptions), and the non-network defaults
   (``set_hostname_allowed``, ``sysvipc_allowed``, ``chflags_allowed``,
   ``mount_*``, ``enforce_statfs``, ``devfs_ruleset``);
@@ -999,6 +998,16 @@ def _set_jail_bool(name: str) -> Setter:
 
 
 _KERN_JAIL = (
+    # A proc handler answering for the calling process: 0 on the host (a
+    # jail's own reads go through Jail.sysctl, which answers 1).
+    Oid(
+        "security.jail.jailed",
+        CTLTYPE_INT,
+        0,
+        CTLFLAG_RD,
+        "Whether the caller is in a jail",
+        get=lambda ctx: 0,
+    ),
     Oid(
         "security.jail.jail_max_af_ips",
         CTLTYPE_UINT,

@@ -77,6 +77,16 @@ def ether_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
     elif m.flags & M_MCAST:
         edst = ether_map_ip_multicast(nexthop)
     else:
+        for ia in ifp.addrs_in:
+            if ia.addr == nexthop:
+                # The interface's own address (its LLE_IFADDR entry): the
+                # packet is looped back in on this interface, checksums
+                # taken as verified (reached when a /32 alias's own route
+                # leads here instead of through lo0).
+                from kstack.net.if_loop import M_CSUM_DATA_VALID, M_CSUM_IP_VALID, if_simloop
+
+                m.flags |= M_CSUM_IP_VALID | M_CSUM_DATA_VALID
+                return if_simloop(ifp, m)
         resolved = arpresolve(ifp, m, nexthop, rt)
         if isinstance(resolved, int):
             return resolved
