@@ -138,6 +138,7 @@ EXPECTED: list[tuple[str, str, Value, int]] = [
     ("kern.ipc.maxsockbuf", UL, 2097152, RW),
     ("kern.ipc.nmbclusters", I, 25600, RW),
     # kern_jail.c
+    ("security.jail.jailed", I, 0, RD),
     ("security.jail.jail_max_af_ips", U, 255, RW),
     ("security.jail.allow_raw_sockets", I, 0, RW),
     ("security.jail.socket_unixiproute_only", I, 1, RW),
