@@ -199,3 +199,20 @@ def test_errors(case: str, tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="nope.toml"):
         parse_scenario(tmp_path / "nope.toml")
+
+
+def test_docs_replay_example_loads(tmp_path: Path) -> None:
+    """The scenario example of docs/replay.md works as written."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "replay.md").read_text()
+    section = doc[doc.index("## Scenario files (TOML)") :]
+    block = section[section.index("```toml") + 7 :]
+    block = block[: block.index("```")]
+    p = tmp_path / "example.toml"
+    p.write_text(block)
+    k = load_scenario(p)
+    assert set(k.jails) == {"j1", "v1"}
+    assert k.jails["j1"].ip4 == ["192.0.2.2", "192.0.2.3"]
+    v = k.jails["v1"]
+    assert v.iface("epair0b").addrs == ["10.0.0.2/24"]
+    assert v.sysctl("net.inet.ip.forwarding") == 1
+    assert len(k.scenario_sockets) >= 2

@@ -264,3 +264,30 @@ def test_curvnet_mismatch_panics():
     m = Mbuf(bytearray(20), v.iface(b))
     with pytest.raises(kstack.Panic, match="curvnet"):
         ip_input(k.vnet0, m)
+
+
+def test_move_physical_interface_in_and_back():
+    """if_vmove (SIOCSIFVNET / SIOCSIFRVNET): a host interface moved into a
+    vnet jail arrives down and without addresses, with the lowest free
+    index there; reclaimed, it comes back the same way; its MAC stays."""
+    k = kstack.Kernel()
+    k.ifconfig("em1", "198.51.100.1/24")
+    mac = k.iface("em1").ether
+    v = k.jail("v", vnet=True)
+    k.if_vmove("em1", "v")
+    ifp = v.iface("em1")
+    assert (ifp.index, ifp.addrs, ifp.flags & IFF_UP, ifp.ether) == (2, [], 0, mac)
+    assert k.route_get("198.51.100.7") is None
+    v.ifconfig("em1", "198.51.100.9/24")
+    k.if_vmove_reclaim("em1", v)
+    assert (k.iface("em1").addrs, k.iface("em1").index) == ([], 2)
+
+
+def test_move_into_classic_jail_eexist():
+    """if_vmove_loan: a jail without its own vnet is EEXIST."""
+    k = kstack.Kernel()
+    k.ifconfig("em1", "198.51.100.1/24")
+    j = k.jail("j", ip4=["198.51.100.1"])
+    with pytest.raises(OSError) as e:
+        k.if_vmove("em1", j)
+    assert e.value.errno == errno.EEXIST

@@ -213,6 +213,34 @@ class Kernel:
         ia, ib = epair_create(self, va, vb)
         return ia.name, ib.name
 
+    def if_vmove(self, ifname: str, jail: Any) -> None:
+        """ifconfig IFNAME vnet JAIL: move a host interface into a vnet jail
+        (it arrives down, without addresses, with a new index there).
+        ENXIO: no such interface; EEXIST: the jail shares the host's stack
+        or has an interface of that name."""
+        vnet = self._stack(self._jail_arg(jail))
+        ifp = self.vnet0.ifnet_by_name.get(ifname)
+        if ifp is None:
+            raise OSError(errno.ENXIO, f"interface {ifname} does not exist")
+        self.vnet0.if_vmove(ifp, vnet)
+
+    def if_vmove_reclaim(self, ifname: str, jail: Any) -> None:
+        """ifconfig IFNAME -vnet JAIL: take an interface back from a vnet
+        jail (down, without addresses)."""
+        vnet = self._stack(self._jail_arg(jail))
+        ifp = vnet.ifnet_by_name.get(ifname)
+        if ifp is None:
+            raise OSError(errno.ENXIO, f"interface {ifname} is not in jail {jail}")
+        vnet.if_vmove(ifp, self.vnet0)
+
+    def _jail_arg(self, jail: Any) -> Any:
+        if isinstance(jail, str):
+            j = self.jails.get(jail)
+            if j is None:
+                raise OSError(errno.ENXIO, f"jail {jail!r} not found")
+            return j
+        return jail
+
     def _stack(self, x: Any) -> VNet:
         from kstack.kern.jail import Jail
 
