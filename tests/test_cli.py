@@ -750,3 +750,33 @@ def test_drain_shows_igmp_reports(tmp_path: Path, capsys: pytest.CaptureFixture[
     want = "    em0 < 192.0.2.1 > 239.1.1.1 IGMPv2 report 239.1.1.1, length 32 ttl=1"
     assert line.startswith(want)
     assert "query response for 239.1.1.1 pending" not in out
+
+
+def test_replay_into_vnet_jail_interface(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--iface JAIL:IFNAME feeds the capture into a vnet jail's interface;
+    the jail's stack answers; other stacks' frames are named STACK:IFNAME."""
+    sc = tmp_path / "vj.toml"
+    sc.write_text(
+        '[[jail]]\nname = "v1"\nvnet = true\n\n[[epair]]\nb = "v1"\n\n'
+        '[[interface]]\nname = "epair0a"\naddr = "10.0.0.1/24"\n\n'
+        '[[interface]]\njail = "v1"\nname = "epair0b"\naddr = "10.0.0.2/24"\n\n'
+        '[[arp]]\njail = "v1"\naddr = "10.0.0.9"\nether = "02:00:00:00:00:99"\n'
+    )
+    cap = tmp_path / "vj.pcap"
+    echo = bytes(
+        Ether(src="02:00:00:00:00:99", dst="02:00:00:00:03:0b")
+        / IP(src="10.0.0.9", dst="10.0.0.2")
+        / ICMP(type=8, id=5, seq=1)
+    )
+    write_pcap(cap, [(10**18, echo)], 1)
+    assert main(["replay", str(cap), "--scenario", str(sc), "--iface", "v1:epair0b"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "#1 0.000000 10.0.0.9 > 10.0.0.2 ICMP echo request id 5 seq 1, length 28: answered" in out
+    )
+    assert "    epair0b < 10.0.0.2 > 10.0.0.9 ICMP echo reply id 5 seq 1" in out
+    assert "host: ether_input on epair0a from its epair" in out
+    assert main(["replay", str(cap), "--scenario", str(sc), "--iface", "v9:epair0b"]) == 2
+    assert "no jail named 'v9'" in capsys.readouterr().err
