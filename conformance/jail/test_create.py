@@ -67,6 +67,29 @@ def test_duplicate_name_eexist():
     assert _err(k.jail, "j1", ip4=A3) == errno.EEXIST
 
 
+@pytest.mark.parametrize(
+    "name,jid,want",
+    [
+        ("07", None, errno.EINVAL),
+        ("0", None, errno.EINVAL),
+        ("0web", None, errno.EINVAL),
+        ("5", 6, errno.EINVAL),
+        ("5", None, 0),
+        ("5", 5, 0),
+    ],
+)
+def test_numeric_names(name, jid, want):
+    """kern_jail_set: a name starting with '0', or a number other than the
+    jid, is EINVAL; a number alone asks for that jid."""
+    k = host()
+    kw = {} if jid is None else {"jid": jid}
+    if want:
+        assert _err(k.jail, name, ip4=A2, **kw) == want
+        assert k.jails == {}
+    else:
+        assert k.jail(name, ip4=A2, **kw).jid == 5
+
+
 @pytest.mark.parametrize("kind", [sock.SOCK_DGRAM, sock.SOCK_RAW])
 @pytest.mark.parametrize("ip4", [None, "disable", "new", []], ids=str)
 def test_no_ipv4_socket_eprotonosupport(kind, ip4):

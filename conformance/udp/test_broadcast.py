@@ -135,3 +135,18 @@ def test_other_port_not_matched(k, delta):
         _bcast(k, "192.0.2.255")
     assert d["udp"] == {"udps_ipackets": 1, "udps_noportbcast": 1}
     assert _got(s) == []
+
+
+def test_a_slash_32_alias_is_unicast(k, delta):
+    """in_broadcast: an address with an all-ones mask (an alias added as
+    /32) is never a broadcast address, although its broadcast field holds
+    the address itself; udp_input takes the unicast path, so of two sharing
+    wildcard sockets only one (the oldest: the last met on the hash chain)
+    gets the datagram."""
+    k.ifconfig("em0", "192.0.2.50/32", alias=True)
+    a = _bound(k)
+    b = _bound(k)
+    with delta(k) as d:
+        k.input("em0", udp_to(5000, dst="192.0.2.50", data=b"u"))
+    assert d == {"ip": {"ips_total": 1, "ips_delivered": 1}, "udp": {"udps_ipackets": 1}}
+    assert (_got(a), _got(b)) == ([b"u"], [])

@@ -5,6 +5,7 @@ checks in front of them (sockets_9.md sections 4, 7 and 8; dossier 3.3,
 from __future__ import annotations
 
 import errno
+import socket
 
 import pytest
 
@@ -496,6 +497,38 @@ def test_tos_control_message(k, match_frame):
     s.sendmsg([b"hi"], [(S.IPPROTO_IP, S.IP_TOS, b"\x08")], 0, (PEER, 53))
     (f,) = k.transmitted("em0")
     match_frame(f, _frame(tos=0x08))
+
+
+def test_sendsrcaddr_on_a_wildcard_bound_socket(k, match_frame):
+    """udp_output + in_pcbbind_setup: IP_SENDSRCADDR names the port the
+    socket already holds, so no conflict lookup runs (the socket's own
+    wildcard binding is no clash); the datagram leaves from the given local
+    address and the binding is unchanged."""
+    s = _bound(k)
+    s.sendmsg([b"hi"], [(S.IPPROTO_IP, S.IP_SENDSRCADDR, socket.inet_aton(HOST1))], 0, (PEER, 53))
+    (f,) = k.transmitted("em0")
+    match_frame(f, _frame(src=HOST1))
+    assert s.getsockname() == ("0.0.0.0", 5000)
+
+
+@pytest.mark.parametrize(
+    "bind_to,src,want",
+    [
+        (None, HOST1, errno.EINVAL),  # no local port yet
+        ("0.0.0.0", "0.0.0.0", errno.EINVAL),  # no address at all
+        (HOST, HOST1, errno.EINVAL),  # already bound to an address
+        ("0.0.0.0", "203.0.113.9", errno.EADDRNOTAVAIL),  # not a local address
+    ],
+)
+def test_sendsrcaddr_refused(k, bind_to, src, want):
+    """udp_output: IP_SENDSRCADDR needs a bound port and some address
+    (EINVAL); in_pcbbind_setup refuses it on a socket bound to an address
+    (EINVAL) and for an address no interface has (EADDRNOTAVAIL). Nothing is
+    sent."""
+    s = _udp(k) if bind_to is None else _bound(k, bind_to)
+    cmsg = [(S.IPPROTO_IP, S.IP_SENDSRCADDR, socket.inet_aton(src))]
+    assert _errno(s.sendmsg, [b"hi"], cmsg, 0, (PEER, 53)) == want
+    assert k.transmitted("em0") == []
 
 
 def test_udp_checksum_verified_with_scapy(k):

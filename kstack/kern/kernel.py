@@ -128,6 +128,8 @@ class Kernel:
         if name is not None:
             if not isinstance(name, str) or not name:
                 raise OSError(errno.EINVAL, "a jail name is a non-empty string")
+            if name[0] == "0":
+                raise OSError(errno.EINVAL, "a jail name cannot start with 0")
             if name.isdigit() and (jid is None or int(name) != jid):
                 if jid is not None:
                     raise OSError(errno.EINVAL, "a numeric jail name must be its jid")

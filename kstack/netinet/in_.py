@@ -84,16 +84,17 @@ def ifa_ifwithbroadaddr(vnet: VNet, dst: int) -> InIfaddr | None:
 
 def in_broadcast(addr: int, ifp: Ifnet) -> bool:
     """in_broadcast(): the all-ones and all-zeros addresses, and for each
-    address of ``ifp`` its broadcast address and (except /31 and /32) its
-    host-zero subnet address."""
+    address of ``ifp`` its broadcast address and (except /31) its host-zero
+    subnet address. A /32 address (an alias) counts for neither: its
+    "broadcast address" is the address itself."""
     if addr in (INADDR_BROADCAST, INADDR_ANY):
         return True
     if not ifp.flags & IFF_BROADCAST:
         return False
     for ia in ifp.addrs_in:
-        if ia.broadaddr == addr:
-            return True
-        if ia.subnet == addr and ia.mask != 0xFFFFFFFF and ia.mask != 0xFFFFFFFE:
+        if ia.mask == 0xFFFFFFFF:
+            continue
+        if ia.broadaddr == addr or (ia.subnet == addr and ia.mask != 0xFFFFFFFE):
             return True
     return False
 

@@ -425,8 +425,14 @@ def in_pcbbind_setup(
     so = inp.so
     if not vnet.in_ifaddrhead:
         return errno.EADDRNOTAVAIL, 0, 0
+    if sa is not None and laddr != INADDR_ANY:
+        return errno.EINVAL, 0, 0
     reuseport = so.so_options & SO_REUSEPORT
     wildcard = not so.so_options & (SO_REUSEADDR | SO_REUSEPORT)
+    cur_lport = lport
+    # The port to claim: only a new one is checked for conflicts; naming
+    # the port the pcb already holds (IP_SENDSRCADDR does) checks nothing.
+    lport = 0
     if sa is None:
         err, laddr = prison_local_ip4(cred, laddr)
         if err:
@@ -438,8 +444,8 @@ def in_pcbbind_setup(
         err, addr = prison_local_ip4(cred, addr)
         if err:
             return err, 0, 0
-        if port != lport:
-            if lport != 0:
+        if port != cur_lport:
+            if cur_lport != 0:
                 return errno.EINVAL, 0, 0
             lport = port
         if in_multicast(addr):
@@ -475,6 +481,8 @@ def in_pcbbind_setup(
             # on a socket already bound to a group).
             if t is not None and (not reuseport or not t.flags2 & INP_REUSEPORT):
                 return errno.EADDRINUSE, 0, 0
+    if cur_lport != 0:
+        lport = cur_lport
     if lport == 0:
         err, lport = in_pcb_lport(inp, laddr, cred, wildcard)
         if err:
