@@ -71,11 +71,15 @@ def test_route_get_network_route_hidden_in_jail():
 
 def test_route_get_host_route_of_jail_address():
     """route_output: a host route shows when prison_if accepts its
-    destination; its interface address is one the jail may see."""
+    destination. The route to a local address is in_ifinit's lo0 host route
+    (beside em0's /32 prefix route); rtm_get_jailed cannot report its
+    link-level interface address, finds no jail address on lo0 and reports
+    the jail's primary."""
     k = host()
     j = k.jail("j", ip4=[A2])
     info = j.route_get(A2)
-    assert (info.prefix, info.ifaddr) == ("192.0.2.2/32", A2)
+    assert (info.prefix, info.flags, info.ifname, info.ifaddr) == ("192.0.2.2/32", "UHS", "lo0", A2)
+    assert (k.route_get(A2).ifname, k.route_get(A2).ifaddr) == ("lo0", None)
     assert _err(j.route_get, A3) == errno.ESRCH
 
 

@@ -390,7 +390,9 @@ class Jail:
         if prison.check_ip4(rt.dst):
             raise OSError(errno.ESRCH, f"route get {dest}: not a route of this jail")
         ifa = info.ifaddr
-        if ifa is not None and prison.check_ip4(aton(ifa)):
+        # The lo0 route to a local address carries lo0's link-level address,
+        # which prison_if never accepts (no allow.socket_af here).
+        if rt.self_route or (ifa is not None and prison.check_ip4(aton(ifa))):
             pick = next((ia.addr for ia in rt.ifp.addrs_in if prison.check_ip4(ia.addr) == 0), None)
             if pick is None:
                 err, pick = prison.get_ip4()

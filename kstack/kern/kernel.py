@@ -324,6 +324,10 @@ class Kernel:
     def route_get(self, dest: str, fib: int = 0) -> Any:
         return self.vnet0.route_get(dest, fib)
 
+    def routes(self, fib: int = 0) -> Any:
+        """netstat -rn: every route of the FIB, ordered by destination."""
+        return self.vnet0.routes(fib)
+
     def arp_add(self, addr: str, ether: str, iface: str | None = None) -> None:
         self.vnet0.arp_add(addr, ether, iface)
 

@@ -51,9 +51,13 @@ class Rtentry:
     mtu: int = 0  # rmx_mtu
     pksent: int = 0
     expire: int = 0
+    # The lo0 route to a local address: the kernel's rt_ifa is lo0's
+    # link-level address; ``ifa`` keeps the local address it stands for.
+    self_route: bool = False
 
     @property
     def prefix(self) -> str:
+        """``dst/plen``; a host route shows as /32 (its flags have H)."""
         return f"{ntoa(self.dst)}/{self.plen}"
 
     @property
@@ -78,14 +82,21 @@ class RouteInfo:
 
 
 class RouteTable:
-    """One FIB's IPv4 table."""
+    """One FIB's IPv4 table.
 
-    __slots__ = ("fib", "by_len", "lens")
+    Host routes (RTF_HOST: no netmask) are kept apart from prefixes: a host
+    route and a /32 prefix to the same address can both exist (an address
+    added with a /32 mask gets its interface's /32 prefix route and the lo0
+    host route to itself), and the host route is the one a lookup finds.
+    """
+
+    __slots__ = ("fib", "by_len", "lens", "hosts")
 
     def __init__(self, fib: int) -> None:
         self.fib = fib
         self.by_len: dict[int, dict[int, Rtentry]] = {}
         self.lens: list[tuple[int, int, dict[int, Rtentry]]] = []  # (plen, mask, table)
+        self.hosts: dict[int, Rtentry] = {}
 
     def _relens(self) -> None:
         self.lens = [
@@ -95,7 +106,12 @@ class RouteTable:
         ]
 
     def add(self, rt: Rtentry) -> bool:
-        """Insert; False (EEXIST) when the same prefix is already present."""
+        """Insert; False (EEXIST) when the same route is already present."""
+        if rt.flags & RTF_HOST:
+            if rt.dst in self.hosts:
+                return False
+            self.hosts[rt.dst] = rt
+            return True
         t = self.by_len.setdefault(rt.plen, {})
         if rt.dst in t:
             return False
@@ -103,21 +119,38 @@ class RouteTable:
         self._relens()
         return True
 
-    def get(self, dst: int, plen: int) -> Rtentry | None:
+    def get(self, dst: int, plen: int, host: bool | None = None) -> Rtentry | None:
+        """The route to exactly ``dst/plen``. For /32, ``host`` picks the
+        host route (True) or the /32 prefix (False); None takes the host
+        route when there is one."""
+        if plen == 32 and host is not False:
+            rt = self.hosts.get(dst)
+            if rt is not None or host:
+                return rt
         t = self.by_len.get(plen)
         return t.get(dst & prefix_mask(plen)) if t else None
 
-    def delete(self, dst: int, plen: int) -> Rtentry | None:
-        t = self.by_len.get(plen)
-        if not t:
-            return None
-        rt = t.pop(dst & prefix_mask(plen), None)
+    def delete(self, dst: int, plen: int, host: bool | None = None) -> Rtentry | None:
+        rt = self.get(dst, plen, host)
         if rt is not None:
-            self._relens()
+            self.remove(rt)
         return rt
 
+    def remove(self, rt: Rtentry) -> None:
+        """Take this very entry out of the table."""
+        if self.hosts.get(rt.dst) is rt:
+            del self.hosts[rt.dst]
+            return
+        t = self.by_len.get(rt.plen)
+        if t is not None and t.get(rt.dst) is rt:
+            del t[rt.dst]
+            self._relens()
+
     def lookup(self, dst: int) -> Rtentry | None:
-        """Longest-prefix match (rtalloc1_fib)."""
+        """Longest-prefix match (rtalloc1_fib); a host route comes first."""
+        rt = self.hosts.get(dst)
+        if rt is not None:
+            return rt
         for _plen, mask, t in self.lens:
             rt = t.get(dst & mask)
             if rt is not None:
@@ -125,4 +158,4 @@ class RouteTable:
         return None
 
     def entries(self) -> list[Rtentry]:
-        return [rt for _p, _m, t in self.lens for rt in t.values()]
+        return [rt for _p, _m, t in self.lens for rt in t.values()] + list(self.hosts.values())

@@ -755,7 +755,7 @@ def _route_info(rt: Rtentry) -> RouteInfo:
         ifname=rt.ifp.name,
         mtu=rt.mtu,
         flags=rt.flag_letters,
-        ifaddr=ntoa(rt.ifa.addr) if rt.ifa is not None else None,
+        ifaddr=ntoa(rt.ifa.addr) if rt.ifa is not None and not rt.self_route else None,
     )
 
 

@@ -114,10 +114,12 @@ def _route_prefix(ia: InIfaddr) -> tuple[int, int]:
 
 
 def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
-    """rtinit(RTM_ADD) for the connected prefix."""
+    """rtinit(RTM_ADD) for the connected prefix: a host route on a loopback
+    interface, else the prefix with the address's mask (a /32 address on an
+    Ethernet gets a /32 prefix route, not a host route)."""
     ifp = ia.ifp
     dst, plen = _route_prefix(ia)
-    flags = RTF_UP | (RTF_HOST if plen == 32 else 0)
+    flags = RTF_UP | (RTF_HOST if ifp.flags & IFF_LOOPBACK else 0)
     fibs = (
         range(vnet.kernel.fibs)
         if int(vnet.kernel.sc["net.add_addr_allfibs"])
@@ -130,30 +132,40 @@ def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
 
 def _prefix_route_del(vnet: VNet, ia: InIfaddr) -> None:
     dst, plen = _route_prefix(ia)
+    host = bool(ia.ifp.flags & IFF_LOOPBACK)
     for table in vnet.rt:
-        rt = table.get(dst, plen)
+        rt = table.get(dst, plen, host)
         if rt is not None and rt.ifa is ia:
-            table.delete(dst, plen)
+            table.remove(rt)
     ia.has_route = False
 
 
 def ifa_add_loopback_route(vnet: VNet, ia: InIfaddr) -> None:
     """The self-pointing host route that sends traffic for a local address
-    through lo0 (``ifa_add_loopback_route``, FIB 0)."""
+    through lo0 (in_ifinit, ``ifa_add_loopback_route``, FIB 0). It is added
+    unless the address already routes through lo0, and it sits beside a /32
+    prefix route to the same address, winning lookups."""
     if ia.ifp.flags & IFF_LOOPBACK or not int(vnet.sc["net.link.ether.inet.useloopback"]):
         return
     table = vnet.rt[0]
-    existing = table.get(ia.addr, 32)
-    if existing is not None:
+    existing = table.lookup(ia.addr)
+    if existing is not None and existing.ifp is vnet.lo0:
         return
-    table.add(Rtentry(ia.addr, 32, vnet.lo0, ia, RTF_UP | RTF_HOST | RTF_STATIC, mtu=vnet.lo0.mtu))
+    flags = RTF_UP | RTF_HOST | RTF_STATIC
+    table.add(Rtentry(ia.addr, 32, vnet.lo0, ia, flags, mtu=vnet.lo0.mtu, self_route=True))
 
 
 def ifa_del_loopback_route(vnet: VNet, ia: InIfaddr) -> None:
     table = vnet.rt[0]
-    rt = table.get(ia.addr, 32)
-    if rt is not None and rt.ifp is vnet.lo0 and rt.ifa is ia:
-        table.delete(ia.addr, 32)
+    rt = table.get(ia.addr, 32, host=True)
+    if rt is None or rt.ifp is not vnet.lo0 or rt.ifa is not ia:
+        return
+    # Another interface with the same address keeps the route alive.
+    for other in vnet.in_ifaddrhash.get(ia.addr, ()):
+        if other is not ia and other.has_route and not other.ifp.flags & IFF_LOOPBACK:
+            rt.ifa = other
+            return
+    table.remove(rt)
 
 
 def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | None) -> InIfaddr:
