@@ -19,6 +19,7 @@ from kstack.profiles import Profile, get_profile
 
 if TYPE_CHECKING:
     from kstack.kern.jail import Jail
+    from kstack.net.if_epair import EpairQueue
 
 # 2012-01-10 00:00:00 UTC, the week FreeBSD 9.0 was released.
 DEFAULT_BOOTTIME_NS = 1326153600 * NS
@@ -74,6 +75,7 @@ class Kernel:
         self.proc_fibnum = 0
         self.vnets: list[VNet] = []
         self._next_vid = 0
+        self._epair: EpairQueue | None = None  # the epair netisr, from the first epair
         self.jails: dict[str, Jail] = {}
         self._lastprid = 0
         boot_vnet_tunables: dict[str, Value] = {}
@@ -264,16 +266,19 @@ class Kernel:
     def _drain(self) -> None:
         """Run queued netisr work (the IP queues of every vnet and the epair
         queue) until nothing is left."""
-        from kstack.net.if_epair import epair_drain
-
-        again = True
-        while again:
+        while True:
             again = False
             for v in self.vnets:
                 if v.ipintrq and v.netisr_drain():
                     again = True
-            if epair_drain(self):
-                again = True
+            q = self._epair
+            if q is not None and q.q:
+                from kstack.net.if_epair import epair_drain
+
+                if epair_drain(self):
+                    again = True
+            if not again:
+                return
 
     def advance(self, seconds: float = 0) -> None:
         """Move virtual time forward; callouts fire in order and queued

@@ -59,10 +59,10 @@ class EpairQueue:
 
 
 def epair_queue(kernel: Kernel) -> EpairQueue:
-    q: EpairQueue | None = getattr(kernel, "_epair", None)
+    q = kernel._epair
     if q is None:
         q = EpairQueue()
-        kernel._epair = q  # type: ignore[attr-defined]
+        kernel._epair = q
         kernel.sysctl_tree.register(*EPAIR_OIDS)
         kernel.sc.update(
             {o.name: (o.default(kernel) if callable(o.default) else o.default) for o in EPAIR_OIDS}
@@ -122,7 +122,7 @@ def epair_drain(kernel: Kernel) -> int:
     from kstack.net.if_ethersubr import ether_input
     from kstack.net.vnet import Event
 
-    q: EpairQueue | None = getattr(kernel, "_epair", None)
+    q = kernel._epair
     if q is None or not q.q:
         return 0
     n = 0
