@@ -180,41 +180,25 @@ class Scenario:
         """Configure an existing Kernel: jails first (a vnet jail's stack must
         exist before its interfaces), then epairs, interfaces, routes, ARP,
         sysctls (the host's, then each jail's) and sockets."""
-        for i, t in enumerate(self.jails, 1):
-            item = f"[[jail]] #{i} ({t.get('name', '?')})"
-            try:
-                _apply_jail(k, t)
-            except (OSError, ValueError, TypeError) as e:
-                raise self._err(item, _oserror_text(e)) from None
-        for i, t in enumerate(self.epairs, 1):
-            item = f"[[epair]] #{i}"
-            try:
-                _apply_epair(k, t)
-            except (OSError, ValueError, TypeError) as e:
-                raise self._err(item, _oserror_text(e)) from None
-        for i, t in enumerate(self.interfaces, 1):
-            item = f"[[interface]] #{i} ({t.get('name', '?')})"
-            try:
-                _apply_interface(k, t)
-            except (OSError, ValueError, TypeError) as e:
-                raise self._err(item, e) from None
-        for i, t in enumerate(self.routes, 1):
-            item = f"[[route]] #{i} ({t.get('dest', '?')})"
-            try:
-                _apply_route(k, t)
-            except (OSError, ValueError, TypeError) as e:
-                raise self._err(item, e) from None
-        for i, t in enumerate(self.arp, 1):
-            item = f"[[arp]] #{i} ({t.get('addr', '?')})"
-            try:
-                _owner(k, t).arp_add(str(t["addr"]), str(t["ether"]), t.get("iface"))
-            except (OSError, ValueError, TypeError) as e:
-                raise self._err(item, e) from None
+        steps: tuple[tuple[str, list[dict[str, Any]], str | None, Any], ...] = (
+            ("jail", self.jails, "name", _apply_jail),
+            ("epair", self.epairs, None, _apply_epair),
+            ("interface", self.interfaces, "name", _apply_interface),
+            ("route", self.routes, "dest", _apply_route),
+            ("arp", self.arp, "addr", _apply_arp),
+        )
+        for kind, items, key, apply_one in steps:
+            for i, t in enumerate(items, 1):
+                try:
+                    apply_one(k, t)
+                except (OSError, ValueError, TypeError) as e:
+                    what = f" ({t.get(key, '?')})" if key else ""
+                    raise self._err(f"[[{kind}]] #{i}{what}", e) from None
         for name, value in self.sysctl.items():
             try:
                 k.sysctl(name, value)
             except (OSError, ValueError, TypeError) as e:
-                raise self._err(f"[sysctl] {name}", _oserror_text(e)) from None
+                raise self._err(f"[sysctl] {name}", e) from None
         for i, t in enumerate(self.jails, 1):
             jt: dict[str, Any] = {}
             _flatten("", t.get("sysctl", {}), jt)
@@ -222,17 +206,14 @@ class Scenario:
                 try:
                     _jail_of(k, t.get("name", str(t.get("jid", "")))).sysctl(name, value)
                 except (OSError, ValueError, TypeError, KeyError) as e:
-                    raise self._err(f"[[jail]] #{i} sysctl {name}", _oserror_text(e)) from None
+                    raise self._err(f"[[jail]] #{i} sysctl {name}", e) from None
         if self.sockets:
-            socket = getattr(k, "socket", None)
-            if socket is None:
-                raise self._err("[[socket]]", "sockets are not supported yet")
             held: list[Any] = []
             for i, t in enumerate(self.sockets, 1):
                 try:
                     held.append(_open_socket(k, t))
                 except (OSError, ValueError, TypeError, KeyError) as e:
-                    raise self._err(f"[[socket]] #{i}", _oserror_text(e)) from None
+                    raise self._err(f"[[socket]] #{i}", e) from None
             k.scenario_sockets = held  # type: ignore[attr-defined]
 
 
@@ -276,6 +257,10 @@ def _apply_jail(k: Kernel, t: Mapping[str, Any]) -> None:
             else ([ip4] if isinstance(ip4, str) else list(ip4))
         )
     k.jail(**kw)
+
+
+def _apply_arp(k: Kernel, t: Mapping[str, Any]) -> None:
+    _owner(k, t).arp_add(str(t["addr"]), str(t["ether"]), t.get("iface"))
 
 
 def _apply_epair(k: Kernel, t: Mapping[str, Any]) -> None:

@@ -429,7 +429,7 @@ class VNet:
         for table in self.rt:
             for rt in list(table.entries()):
                 if rt.ifp is ifp:
-                    table.delete(rt.dst, rt.plen)
+                    table.remove(rt)
         for inm in list(ifp.in_multi.values()):
             inm.refcount = 1
             inm_release(inm)
