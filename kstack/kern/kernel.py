@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # 2012-01-10 00:00:00 UTC, the week FreeBSD 9.0 was released.
 DEFAULT_BOOTTIME_NS = 1326153600 * NS
 
-KERNEL_OPTIONS = frozenset({"PCBGROUP", "VIMAGE", "IPSTEALTH", "BIG_ENDIAN"})
+KERNEL_OPTIONS = frozenset({"PCBGROUP", "VIMAGE", "IPSTEALTH", "BIG_ENDIAN", "IPFIREWALL_FORWARD"})
 
 # Kernel.jail without ip4: jail_set's default, IPv4 disabled.
 _JAIL_DEFAULT: Any = object()
@@ -344,6 +344,13 @@ class Kernel:
 
     def input(self, ifname: str, frame: Any) -> Outcome:
         return self.vnet0.input(ifname, frame)
+
+    def pfil_add_hook(self, func: Any, flags: int = 3, name: str | None = None) -> Any:
+        """Register a packet filter hook on vnet0 (see :mod:`kstack.net.pfil`)."""
+        return self.vnet0.pfil_add_hook(func, flags, name)
+
+    def pfil_remove_hook(self, hook: Any) -> None:
+        self.vnet0.pfil_remove_hook(hook)
 
     def socket(self, family: int, type: int, proto: int = 0, *, uid: int = 0) -> Any:
         """socket(2) in vnet0; ``uid != 0`` is an unprivileged credential."""

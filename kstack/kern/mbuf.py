@@ -25,9 +25,11 @@ M_PROTOFLAGS = 0x000000F0 | 0x00100000 | 0x00200000 | 0x00400000 | 0x00800000
 
 class Mbuf:
     """``srcrt`` is the PACKET_TAG_IPOPTIONS tag: a source route that ended
-    at this host, saved for the reply (option bytes, original source)."""
+    at this host, saved for the reply (option bytes, original source).
+    ``fwd`` is the PACKET_TAG_IPFORWARD tag (a pfil hook's next hop), 0 for
+    none."""
 
-    __slots__ = ("data", "rcvif", "fib", "flags", "why", "srcrt")
+    __slots__ = ("data", "rcvif", "fib", "flags", "why", "srcrt", "fwd")
 
     def __init__(
         self,
@@ -43,10 +45,12 @@ class Mbuf:
         self.flags = flags
         self.why = why
         self.srcrt: tuple[bytes, int] | None = None
+        self.fwd = 0
 
     def copy(self) -> Mbuf:
         m = Mbuf(bytearray(self.data), self.rcvif, self.fib, self.flags, self.why)
         m.srcrt = self.srcrt
+        m.fwd = self.fwd
         return m
 
     def __len__(self) -> int:

@@ -30,6 +30,7 @@ from kstack.net.if_var import (
     InIfaddr,
     parse_mac,
 )
+from kstack.net.pfil import PFIL_IN, PFIL_OUT, PfilHead, PfilHook
 from kstack.net.route import (
     RTF_BLACKHOLE,
     RTF_DYNAMIC,
@@ -131,6 +132,7 @@ class VNet:
         self.events: list[Event] = []
         self.record_events = True
         self.sockets: list[Socket] = []
+        self.pfil = PfilHead(kernel.options)
         self.udbinfo = Pcbinfo(self, "udp", groups="PCBGROUP" in kernel.options)
         self.ripcbinfo = RawPcbinfo(self)
         self._protox: dict[int, ProtoInput] = {}
@@ -176,6 +178,22 @@ class VNet:
         if proto not in self._protox:
             raise OSError(errno.ENOENT, "protocol not registered")
         del self._protox[proto]
+
+    # -- packet filter hooks (net/pfil.c) -----------------------------------
+
+    def pfil_add_hook(
+        self,
+        func: Callable[..., int | None],
+        flags: int = PFIL_IN | PFIL_OUT,
+        name: str | None = None,
+    ) -> PfilHook:
+        """pfil_add_hook on this vnet's IPv4 head: ``func(pkt)`` is called for
+        each input (``pfil.IN``) and/or output (``pfil.OUT``) packet; see
+        :mod:`kstack.net.pfil`. Returns the hook, for ``pfil_remove_hook``."""
+        return self.pfil.add(func, flags, name)
+
+    def pfil_remove_hook(self, hook: PfilHook) -> None:
+        self.pfil.remove(hook)
 
     # -- hooks filled in by later subsystems ------------------------------
 
