@@ -75,6 +75,23 @@ class Profile:
     # IP jails are denied: a routing-socket RTM_GET of a network route
     # answered ESRCH. Reproduced by conformance/regressions/test_jail_changes.py.
     jailed_without_vnet: bool = True
+    # The next-hop MTU of a needfrag sent while forwarding (ip_forward on
+    # EMSGSIZE). Three fixes, all before 9.0 (revisions unverified); a
+    # derived profile turns one off to reproduce the report it fixed.
+    # PR kern/122338: the route's MTU counts, capped by the egress interface
+    # MTU ("Make sure to only use the minimum of the two"); before it only
+    # the interface MTU was reported and PMTU discovery broke behind a route
+    # with a smaller MTU.
+    needfrag_route_mtu: bool = True
+    # The egress address (ia) is looked up for every forwarded packet, also
+    # a source-routed one or one whose destination a firewall rewrote
+    # ("Thus, we always set ia to the outgoing interface"); before, such a
+    # packet had none and its needfrag carried a guessed MTU.
+    forward_always_sets_ia: bool = True
+    # PR kern/91412: with neither a route MTU nor an egress address, the
+    # guess is the plateau below the packet's length (ip_next_mtu); before,
+    # the fixed minimum IP_MSS, 576.
+    needfrag_mtu_plateau: bool = True
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -150,6 +167,12 @@ SWITCHES: dict[str, str] = {
     "jail address (the 2009 change; 0 = the source is forced to the jail's primary)",
     "jailed_without_vnet": "vnet jails are not IP jails (the 2009 fix; 0 = route get of a "
     "network route from a vnet jail is ESRCH as in an IP jail)",
+    "needfrag_route_mtu": "a forwarded needfrag reports min(route MTU, interface MTU) "
+    "(PR kern/122338; 0 = the interface MTU only)",
+    "forward_always_sets_ia": "ip_forward looks up the egress address even for source-routed "
+    "or firewall-rewritten packets (0 = it does not, and their needfrag MTU is a guess)",
+    "needfrag_mtu_plateau": "a needfrag with no known egress MTU reports the plateau below the "
+    "packet length (PR kern/91412; 0 = the fixed 576)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

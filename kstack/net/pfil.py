@@ -209,12 +209,15 @@ class PfilHead:
     in the order they were added; output hooks in reverse order, as
     pfil_add_hook places PFIL_OUT hooks at the head of the list."""
 
-    __slots__ = ("in_hooks", "out_hooks", "options")
+    __slots__ = ("in_hooks", "out_hooks", "options", "hooked")
 
     def __init__(self, options: frozenset[str]) -> None:
         self.in_hooks: list[PfilHook] = []
         self.out_hooks: list[PfilHook] = []
         self.options = options
+        # PFIL_HOOKED: any hook at all, in or out. The stack skips the
+        # whole pfil section (next-hop tags included) when there is none.
+        self.hooked = False
 
     def add(self, func: Hook, flags: int = PFIL_IN | PFIL_OUT, name: str | None = None) -> PfilHook:
         if not callable(func):
@@ -231,6 +234,7 @@ class PfilHead:
             self.in_hooks.append(hook)
         if flags & PFIL_OUT:
             self.out_hooks.insert(0, hook)
+        self.hooked = True
         return hook
 
     def remove(self, hook: PfilHook) -> None:
@@ -241,6 +245,7 @@ class PfilHead:
                 found = True
         if not found:
             raise OSError(errno.ENOENT, f"pfil hook {hook!r} is not registered")
+        self.hooked = bool(self.in_hooks or self.out_hooks)
 
     def run(self, m: Mbuf, ifp: Ifnet | None, direction: int) -> tuple[int, bool, str]:
         """pfil_run_hooks: (error, consumed, name of the hook that stopped

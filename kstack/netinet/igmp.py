@@ -33,7 +33,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from kstack.kern.clock import NS
-from kstack.kern.mbuf import Mbuf
+from kstack.kern.mbuf import MHLEN, Mbuf
 from kstack.net.if_var import IFF_LOOPBACK, IFF_MULTICAST
 from kstack.netinet.in_mcast import (
     IGMP_AWAKENING_MEMBER,
@@ -106,7 +106,6 @@ IGMP_MAX_RESPONSE_BURST = 4
 IGMP_RESPONSE_BURST_INTERVAL = PR_FASTHZ // 2
 IGMP_V3_REPORT_MAXRECS = 65535
 IGMP_LEADINGSPACE = 20 + 4 + 8  # IP header, Router Alert, v3 report header
-MHLEN = 168  # data bytes of a packet-header mbuf on amd64: the m_pullup limit
 
 IGIF_SILENT = 0x1
 IGIF_LOOPBACK = 0x2

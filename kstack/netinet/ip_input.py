@@ -11,9 +11,10 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from kstack.kern.mbuf import M_BCAST, M_MCAST
+from kstack.kern.mbuf import M_BCAST, M_FASTFWD_OURS, M_MCAST, MHLEN, Mbuf
 from kstack.net.if_loop import M_CSUM_IP_VALID
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK
+from kstack.net.pfil import PFIL_IN
 from kstack.net.route import RTF_DYNAMIC, RTF_GATEWAY, RTF_MODIFIED
 from kstack.netinet.ip import (
     IP_HDR,
@@ -24,10 +25,10 @@ from kstack.netinet.ip import (
     in_linklocal,
     in_multicast,
 )
-from kstack.outcome import FORWARDED, Outcome, dropped
+from kstack.outcome import DELIVERED, FORWARDED, Outcome, dropped
 
 if TYPE_CHECKING:
-    from kstack.kern.mbuf import Mbuf
+    from kstack.net.if_var import InIfaddr
     from kstack.net.vnet import VNet
 
 ICMP_UNREACH = 3
@@ -45,6 +46,8 @@ IP_ROUTETOIF = 0x10  # SO_DONTROUTE
 IP_ALLOWBROADCAST = 0x20  # SO_BROADCAST
 IP_SENDONES = 0x40
 
+IP_MSS = 576  # the minimum datagram every host accepts (netinet/ip.h)
+
 _TOOSHORT = dropped("ips_tooshort")
 _BADVERS = dropped("ips_badvers")
 _BADHLEN = dropped("ips_badhlen")
@@ -53,6 +56,10 @@ _BADSUM = dropped("ips_badsum")
 _BADLEN = dropped("ips_badlen")
 _CANTFORWARD = dropped("ips_cantforward")
 _FORWARDED = Outcome(FORWARDED, "ips_forward")
+NO_IPFW_FWD = (
+    "pfil: next hop or local delivery requested, ignored: the kernel is built "
+    "without options IPFIREWALL_FORWARD"
+)
 _TIMXCEED = dropped("icps_error", "ip_forward: TTL expired; ICMP time exceeded")
 
 
@@ -69,8 +76,13 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
     if rcvif is not None and rcvif.vnet is not vnet:
         _curvnet_panic(vnet, rcvif)
     ipstat = vnet.ipstat
-    ipstat.ips_total += 1
     data = m.data
+    if m.flags & M_FASTFWD_OURS:
+        # Looped back by ip_output after a pfil hook made it ours: straight
+        # to local delivery, none of the checks again (ips_total included).
+        m.flags &= ~M_FASTFWD_OURS
+        return _ours(vnet, m)
+    ipstat.ips_total += 1
     n = len(data)
     if n < 20:
         ipstat.ips_tooshort += 1
@@ -100,6 +112,28 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
     if n > ip_len:
         del data[ip_len:]
 
+    dchg = False
+    if vnet.pfil.hooked:
+        verdict = _pfil_in(vnet, m)
+        if verdict is not None:
+            return verdict
+        # A hook may have rewritten the header.
+        vhl, tos, ip_len, ip_id, ip_off, ttl, proto, ip_sum, src, ndst = IP_HDR.unpack_from(data)
+        hlen = (vhl & 0x0F) << 2
+        dchg = ndst != dst
+        dst = ndst
+        if m.fwd or m.flags & M_FASTFWD_OURS:
+            if "IPFIREWALL_FORWARD" not in vnet.kernel.options:
+                m.fwd = 0
+                m.flags &= ~M_FASTFWD_OURS
+                vnet.note(m, NO_IPFW_FWD)
+            elif m.flags & M_FASTFWD_OURS:
+                m.flags &= ~M_FASTFWD_OURS
+                return _ours(vnet, m)
+            else:
+                # Shipped on directly: no options, no "ours" decision.
+                return ip_forward(vnet, m, hlen, ip_len, ip_off, ttl, dst, srcrt=True)
+
     if hlen > 20:
         from kstack.netinet.ip_options import ip_dooptions
 
@@ -117,7 +151,10 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
         ours = True
     else:
         checkif = (
-            sc["net.inet.ip.check_interface"] and not forwarding and not ifp.flags & IFF_LOOPBACK
+            sc["net.inet.ip.check_interface"]
+            and not forwarding
+            and not ifp.flags & IFF_LOOPBACK
+            and not dchg
         )
         ias = vnet.in_ifaddrhash.get(dst)
         if ias is not None:
@@ -143,9 +180,29 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
         if not forwarding:
             ipstat.ips_cantforward += 1
             return _CANTFORWARD
-        return ip_forward(vnet, m, hlen, ip_len, ip_off, ttl, dst, srcrt=False)
+        return ip_forward(vnet, m, hlen, ip_len, ip_off, ttl, dst, srcrt=dchg)
 
-    # Local delivery.
+    return _deliver(vnet, m, hlen, ip_len, ip_off, ip_id, proto, src, dst, tos)
+
+
+def _ours(vnet: VNet, m: Mbuf) -> Outcome:
+    vhl, tos, ip_len, ip_id, ip_off, _ttl, proto, _sum, src, dst = IP_HDR.unpack_from(m.data)
+    return _deliver(vnet, m, (vhl & 0x0F) << 2, ip_len, ip_off, ip_id, proto, src, dst, tos)
+
+
+def _deliver(
+    vnet: VNet,
+    m: Mbuf,
+    hlen: int,
+    ip_len: int,
+    ip_off: int,
+    ip_id: int,
+    proto: int,
+    src: int,
+    dst: int,
+    tos: int,
+) -> Outcome:
+    """The "ours" label of ip_input: reassembly, then the protocol."""
     if ip_off & (IP_MF | IP_OFFMASK):
         from kstack.netinet.ip_reass import ip_reass
 
@@ -153,14 +210,26 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
         if isinstance(got, Outcome):
             return got
         m, hlen, ip_len = got
-    ipstat.ips_delivered += 1
+    vnet.ipstat.ips_delivered += 1
     return vnet.ip_protox(proto)(vnet, m, hlen, ip_len - hlen)
+
+
+def _pfil_in(vnet: VNet, m: Mbuf) -> Outcome | None:
+    """pfil_run_hooks(PFIL_IN): None when the packet goes on."""
+    error, consumed, name = vnet.pfil.run(m, m.rcvif, PFIL_IN)
+    if error:
+        return dropped("pfil", f"pfil hook {name}: {errno.errorcode.get(error, error)}")
+    if consumed:
+        return Outcome(DELIVERED, "pfil", f"pfil hook {name}", "taken by the hook")
+    return None
 
 
 def ip_forward(
     vnet: VNet, m: Mbuf, hlen: int, ip_len: int, ip_off: int, ttl: int, dst: int, srcrt: bool
 ) -> Outcome:
-    """Forward a packet not addressed to us (forwarding is on)."""
+    """Forward a packet not addressed to us (forwarding is on). ``srcrt``:
+    source-routed by an option, or its destination was changed by a pfil
+    hook."""
     from kstack.netinet.ip_icmp import icmp_error
     from kstack.netinet.ip_output import ip_output
 
@@ -171,57 +240,82 @@ def ip_forward(
     if ttl <= 1:
         icmp_error(vnet, m, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, 0, 0)
         return _TIMXCEED
+    profile = vnet.kernel.profile
+    # ip_rtaddr(): the address of the interface the route to dst leaves by.
+    # Before the fix that always looks it up, a source-routed or rewritten
+    # packet went on without it.
     rt = vnet.rt[m.fib].lookup(dst)
-    ia = rt.ifa if rt is not None else None
-    if rt is None and not srcrt:
+    ia = rt.ifa if rt is not None and (not srcrt or profile.forward_always_sets_ia) else None
+    if ia is None and not srcrt:
         icmp_error(vnet, m, ICMP_UNREACH, ICMP_UNREACH_HOST, 0, 0)
         return dropped("icps_error", "ip_forward: no route; ICMP host unreachable")
-    # The copy that later ICMP errors quote is taken before the TTL drops.
-    mcopy = m.copy()
+    # The copy later ICMP errors quote: taken before the TTL drops, and only
+    # what one packet-header mbuf holds.
+    mcopy = Mbuf(m.data[: min(ip_len, MHLEN)], m.rcvif, m.fib, m.flags, m.why)
+    mcopy.srcrt = m.srcrt
     data = m.data
     data[8] = ttl - 1
-    # Redirect when the packet leaves by the interface it came in on.
-    redirect_type = 0
+    # Redirect when the packet leaves by the interface it came in on, to a
+    # sender on the egress subnet, over a route that is neither the default
+    # nor one learned from a redirect.
     redirect_dest = 0
     if (
-        rt is not None
-        and vnet.sc["net.inet.ip.redirect"]
-        and not srcrt
-        and rt.ifp is m.rcvif
-        and not rt.flags & (RTF_DYNAMIC | RTF_MODIFIED)
-        and rt.plen != 0
+        not srcrt
         and ia is not None
+        and ia.ifp is m.rcvif
+        and rt is not None
+        and vnet.sc["net.inet.ip.redirect"]
+        and not rt.flags & (RTF_DYNAMIC | RTF_MODIFIED)
+        and rt.dst != 0
+        and rt.ifa is not None
     ):
         src = int.from_bytes(data[12:16], "big")
-        if (src & ia.mask) == ia.subnet:
-            redirect_type = ICMP_REDIRECT
+        if (src & rt.ifa.mask) == rt.ifa.subnet:
             redirect_dest = rt.gateway if rt.flags & RTF_GATEWAY else dst
     m.why = "forwarded"
-    error = ip_output(vnet, m, flags=IP_FORWARDING, rt=rt)
+    error = ip_output(vnet, m, flags=IP_FORWARDING)
     if error == 0:
         ipstat.ips_forward += 1
-        if redirect_type:
+        if redirect_dest:
             ipstat.ips_redirectsent += 1
             icmp_error(vnet, mcopy, ICMP_REDIRECT, ICMP_REDIRECT_HOST, redirect_dest, 0)
         return _FORWARDED
     ipstat.ips_cantforward += 1
     if error == errno.EMSGSIZE:
         ipstat.ips_cantfrag += 1
-        mtu = vnet.last_output_mtu
-        if ia is not None:
-            mtu = min(mtu, ia.ifp.mtu) if mtu else ia.ifp.mtu
-        elif not mtu:
-            from kstack.netinet.ip_icmp import ip_next_mtu
-
-            mtu = ip_next_mtu(ip_len, 0)
+        mtu = needfrag_mtu(vnet, ia, ip_len)
         icmp_error(vnet, mcopy, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, 0, mtu)
-        return dropped("ips_cantforward", "EMSGSIZE; ICMP needfrag sent")
+        return dropped("ips_cantforward", f"EMSGSIZE; ICMP needfrag sent (next-hop MTU {mtu})")
     if error == errno.ENOBUFS:
         if vnet.sc["net.inet.ip.sendsourcequench"]:
             icmp_error(vnet, mcopy, ICMP_SOURCEQUENCH, 0, 0, 0)
         return dropped("ips_cantforward", "ENOBUFS")
     if error == errno.EACCES:
-        return dropped("ips_cantforward", "EACCES: directed broadcast not forwarded")
+        return dropped("ips_cantforward", "EACCES: not forwarded (directed broadcast or pfil)")
     icmp_error(vnet, mcopy, ICMP_UNREACH, ICMP_UNREACH_HOST, 0, 0)
     name = errno.errorcode.get(error, str(error))
     return dropped("ips_cantforward", f"{name}; ICMP host unreachable sent")
+
+
+def needfrag_mtu(vnet: VNet, ia: InIfaddr | None, ip_len: int) -> int:
+    """The next-hop MTU a forwarded needfrag reports (ip_forward, EMSGSIZE).
+
+    9.0: the MTU of the route ip_output used, capped by the MTU of the
+    interface ``ia`` belongs to; without a route MTU, that interface's MTU;
+    without ``ia`` (a source route before ``ia`` was always looked up), the
+    plateau below the packet's length. Each step has a profile switch for
+    the behaviour before its fix."""
+    profile = vnet.kernel.profile
+    mtu = vnet.last_output_mtu if profile.needfrag_route_mtu else 0
+    if mtu:
+        if ia is not None:
+            mtu = min(mtu, ia.ifp.mtu)
+    elif ia is not None:
+        mtu = ia.ifp.mtu
+    elif profile.needfrag_mtu_plateau:
+        from kstack.netinet.ip_icmp import ip_next_mtu
+
+        mtu = ip_next_mtu(ip_len, 0)
+    else:
+        mtu = IP_MSS
+    return mtu

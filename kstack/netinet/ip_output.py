@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
+from kstack.kern.mbuf import M_BCAST, M_FASTFWD_OURS, M_MCAST, M_SKIP_FIREWALL, Mbuf
 from kstack.net.if_ethersubr import ether_output
-from kstack.net.if_loop import M_CSUM_DATA_VALID, if_simloop, looutput
+from kstack.net.if_loop import M_CSUM_DATA_VALID, M_CSUM_IP_VALID, if_simloop, looutput
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
+from kstack.net.pfil import PFIL_OUT
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
 from kstack.netinet.in_ import ifa_ifwithbroadaddr, ifa_ifwithnet, in_broadcast
 from kstack.netinet.ip import (
@@ -27,12 +28,16 @@ from kstack.netinet.ip_input import (
     IP_RAWOUTPUT,
     IP_ROUTETOIF,
     IP_SENDONES,
+    NO_IPFW_FWD,
 )
 from kstack.netinet.ip_options import ip_insertoptions, ip_optcopy
 
 # Private mbuf flag set by udp_output (see udp_usrreq): CSUM_UDP, the
 # checksum is still to be completed.
 M_UDP_CSUM = 0x4_0000_0000
+# Private ip_output flag: the "again" label, after a pfil hook changed the
+# destination or set a next hop; the header is already filled in.
+_IP_AGAIN = 0x1_0000
 
 if TYPE_CHECKING:
     from kstack.net.if_var import Ifnet, InIfaddr
@@ -59,21 +64,23 @@ def ip_output(
     fib: int | None = None,
     rt: Rtentry | None = None,
     opt: bytes | None = None,
+    via: int = 0,
 ) -> int:
     """Route and send an IPv4 packet whose header is already built (network
     order). ``opt`` is IP_OPTIONS as a pcb keeps them (first hop + options),
-    inserted after a 20-byte header. Returns 0 or an errno, as the kernel
-    does."""
+    inserted after a 20-byte header. ``via`` routes to that address instead
+    of the destination (a pfil hook's next hop). Returns 0 or an errno, as
+    the kernel does."""
     ipstat = vnet.ipstat
     data = m.data
     if fib is not None:
         m.fib = fib
-    if opt:
+    if opt and not flags & _IP_AGAIN:
         raw_len = U16.unpack_from(data, 2)[0] if flags & IP_RAWOUTPUT else len(data)
         if ip_insertoptions(data, opt, raw_len) and flags & IP_RAWOUTPUT:
             U16.pack_into(data, 2, raw_len + len(opt) - 4)
     hlen = (data[0] & 0x0F) << 2
-    if not flags & (IP_FORWARDING | IP_RAWOUTPUT):
+    if not flags & (IP_FORWARDING | IP_RAWOUTPUT | _IP_AGAIN):
         data[0] = 0x40 | (hlen >> 2)
         U16.pack_into(data, 4, ip_newid(vnet))
         ipstat.ips_localout += 1
@@ -112,7 +119,7 @@ def ip_output(
         rt = None
     else:
         if rt is None:
-            rt = vnet.rt[m.fib].lookup(dst)
+            rt = vnet.rt[m.fib].lookup(via or dst)
         if rt is None or not rt.ifp.flags & IFF_UP:
             ipstat.ips_noroute += 1
             return errno.EHOSTUNREACH
@@ -121,6 +128,8 @@ def ip_output(
         rt.pksent += 1
         if rt.flags & RTF_GATEWAY:
             nexthop = rt.gateway
+        elif via:
+            nexthop = via
         if rt.flags & RTF_HOST:
             isbroadcast = bool(rt.flags & RTF_BROADCAST)
         else:
@@ -151,7 +160,7 @@ def ip_output(
             ip_mloopback(vnet, ifp, m, hlen)
         if data[8] == 0 or ifp.flags & IFF_LOOPBACK:
             return 0
-        return _sendit(vnet, m, ifp, nexthop, rt, hlen, mtu, flags)
+        return _sendit(vnet, m, ifp, nexthop, rt, hlen, mtu, flags, imo)
 
     if data[12:16] == b"\x00\x00\x00\x00" and ia is not None:
         data[12:16] = ia.addr.to_bytes(4, "big")
@@ -172,7 +181,7 @@ def ip_output(
         m.flags |= M_BCAST
     else:
         m.flags &= ~M_BCAST
-    return _sendit(vnet, m, ifp, nexthop, rt, hlen, mtu, flags)
+    return _sendit(vnet, m, ifp, nexthop, rt, hlen, mtu, flags, imo)
 
 
 def _sendit(
@@ -184,7 +193,12 @@ def _sendit(
     hlen: int,
     mtu: int,
     flags: int,
+    imo: Any = None,
 ) -> int:
+    if vnet.pfil.hooked:
+        error = _pfil_out(vnet, m, ifp, hlen, flags, imo)
+        if error >= 0:
+            return error
     ipstat = vnet.ipstat
     data = m.data
     if (data[12] == 127 or data[16] == 127) and not ifp.flags & IFF_LOOPBACK:
@@ -216,6 +230,54 @@ def _sendit(
     if error == 0:
         ipstat.ips_fragmented += 1
     return error
+
+
+def _pfil_out(vnet: VNet, m: Mbuf, ifp: Ifnet, hlen: int, flags: int, imo: Any) -> int:
+    """The output hooks (the "sendit" label of ip_output). Returns the
+    result of ip_output when the hooks settled the packet's fate, -1 when
+    it goes on out of ``ifp``."""
+    delayed = bool(m.flags & M_UDP_CSUM)
+    if delayed and vnet.pfil.out_hooks:
+        # Hooks see a finished UDP checksum (pf completes a delayed one
+        # before it looks at the packet).
+        _udp_cksum(m, hlen, False)
+    data = m.data
+    odst = bytes(data[16:20])
+    error, consumed, name = vnet.pfil.run(m, ifp, PFIL_OUT)
+    if error:
+        vnet.note(m, f"pfil hook {name} refused output: {errno.errorcode.get(error, error)}")
+        return error
+    if consumed:
+        vnet.note(m, f"pfil hook {name} took an output packet")
+        return 0
+    if data[16:20] != odst:
+        m.flags |= M_SKIP_FIREWALL
+        if int.from_bytes(data[16:20], "big") in vnet.in_ifaddrhash:
+            return _loop_ours(vnet, m, delayed)
+        return ip_output(vnet, m, flags=flags | _IP_AGAIN, imo=imo)
+    if m.fwd or m.flags & M_FASTFWD_OURS:
+        if "IPFIREWALL_FORWARD" not in vnet.kernel.options:
+            m.fwd = 0
+            m.flags &= ~M_FASTFWD_OURS
+            vnet.note(m, NO_IPFW_FWD)
+            return -1
+        if m.flags & M_FASTFWD_OURS:
+            return _loop_ours(vnet, m, delayed)
+        via = m.fwd
+        m.fwd = 0
+        m.flags |= M_SKIP_FIREWALL
+        return ip_output(vnet, m, flags=flags | _IP_AGAIN, imo=imo, via=via)
+    return -1
+
+
+def _loop_ours(vnet: VNet, m: Mbuf, delayed: bool) -> int:
+    """A packet a hook made ours goes to ip_input through the netisr queue,
+    its checksums taken as verified, received on lo0 when it has no
+    receiving interface."""
+    m.flags |= M_FASTFWD_OURS | M_CSUM_IP_VALID | (M_CSUM_DATA_VALID if delayed else 0)
+    if m.rcvif is None:
+        m.rcvif = vnet.lo0
+    return vnet.netisr_queue_ip(m)
 
 
 def udp_pseudo_sum(src: int, dst: int, ulen: int) -> int:
