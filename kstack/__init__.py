@@ -12,10 +12,11 @@ from kstack import sock
 from kstack.kern.kernel import Kernel
 from kstack.kern.mbuf import Mbuf
 from kstack.kern.uipc_socket import Socket
+from kstack.net import pfil
 from kstack.net.vnet import VNet
 from kstack.outcome import Outcome
 from kstack.panic import Panic
 from kstack.profiles import PROFILES, Profile
 
-__all__ = ["Kernel", "VNet", "Outcome", "Profile", "PROFILES", "Panic", "Mbuf", "Socket", "sock"]
+__all__ = ["Kernel", "VNet", "Outcome", "Profile", "PROFILES", "Panic", "Mbuf", "Socket", "sock", "pfil"]
 __version__ = "0.1.0"
