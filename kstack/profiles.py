@@ -92,6 +92,15 @@ class Profile:
     # guess is the plateau below the packet's length (ip_next_mtu); before,
     # the fixed minimum IP_MSS, 576.
     needfrag_mtu_plateau: bool = True
+    # ip_output's "again" label after a pfil hook changed the destination:
+    # from 9.3 on (between 9.1 and 9.3; revision unverified) it starts from
+    # the route cache's own destination. In 9.0/9.1 "dst" still points at
+    # the gateway of the route just used, so the new destination is written
+    # into that route's gateway and the old destination is looked up again.
+    ip_output_again_resets_dst: bool = False
+    # ipfw fwd (a pfil next hop, M_FASTFWD_OURS) works without options
+    # IPFIREWALL_FORWARD (M_IP_NEXTHOP; head October 2012, in 9.3).
+    ipfw_fwd_always: bool = False
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -112,7 +121,11 @@ FREEBSD_9_0 = _add(Profile("9.0", "FreeBSD 9.0-RELEASE (stable/9, January 2012),
 _add(FREEBSD_9_0.derive("9.1", description="FreeBSD 9.1-RELEASE, GENERIC amd64"))
 _add(
     FREEBSD_9_0.derive(
-        "9.3", description="FreeBSD 9.3-RELEASE, GENERIC amd64", icmp_error_clears_ip_off=True
+        "9.3",
+        description="FreeBSD 9.3-RELEASE, GENERIC amd64",
+        icmp_error_clears_ip_off=True,
+        ip_output_again_resets_dst=True,
+        ipfw_fwd_always=True,
     )
 )
 _add(
@@ -122,6 +135,8 @@ _add(
         "with ip_len/ip_off byte-swapped",
         raw_ip_header=RAW_HDR_10,
         icmp_error_clears_ip_off=True,
+        ip_output_again_resets_dst=True,
+        ipfw_fwd_always=True,
     )
 )
 _add(
@@ -130,6 +145,8 @@ _add(
         description="FreeBSD 11.0: raw sockets see the header untouched, network order",
         raw_ip_header=RAW_HDR_11,
         icmp_error_clears_ip_off=True,
+        ip_output_again_resets_dst=True,
+        ipfw_fwd_always=True,
         icmp_error_input_strips_options=True,
         ip_options_sysctls_per_vnet=True,
     )
@@ -173,6 +190,10 @@ SWITCHES: dict[str, str] = {
     "or firewall-rewritten packets (0 = it does not, and their needfrag MTU is a guess)",
     "needfrag_mtu_plateau": "a needfrag with no known egress MTU reports the plateau below the "
     "packet length (PR kern/91412; 0 = the fixed 576)",
+    "ip_output_again_resets_dst": "after a pfil hook changed the destination, ip_output "
+    "routes it afresh (9.3 on; 0 = the 9.0 bug: the gateway of the route used is overwritten)",
+    "ipfw_fwd_always": "pfil next hops and local delivery work without options "
+    "IPFIREWALL_FORWARD (9.3 on)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

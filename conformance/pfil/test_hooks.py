@@ -273,19 +273,21 @@ def test_ours_on_input_delivers_locally():
 
 
 def test_hook_order():
-    """pfil_add_hook: input hooks run in the order added, output hooks in the
-    reverse order (PFIL_OUT hooks go to the head of the list)."""
+    """pfil_list_add (net/pfil.c): a new input hook goes to the head of the
+    input list, a new output hook to the tail of the output list, so the
+    newest hook sees input first and output last."""
     k = router()
     calls: list[str] = []
     k.pfil_add_hook(lambda p: calls.append("a-" + p.dir), pfil.IN | pfil.OUT)
     k.pfil_add_hook(lambda p: calls.append("b-" + p.dir), pfil.IN | pfil.OUT)
     k.input("em0", frame0(datagram(100, df=False)))
-    assert calls == ["a-in", "b-in", "b-out", "a-out"]
+    assert calls == ["b-in", "a-in", "a-out", "b-out"]
 
 
 def test_remove_hook():
-    """pfil_remove_hook: the hook no longer runs; removing it again is
-    ENOENT, adding the same function twice EEXIST."""
+    """pfil_list_add refuses a function already in the list it adds to
+    (EEXIST), not one in the other direction's list; pfil_remove_hook: the
+    hook no longer runs; removing it again is ENOENT."""
     k = router()
     calls = []
 
@@ -294,11 +296,15 @@ def test_remove_hook():
 
     h = k.pfil_add_hook(hook, pfil.IN)
     with pytest.raises(OSError) as e:
-        k.pfil_add_hook(hook, pfil.OUT)
+        k.pfil_add_hook(hook, pfil.IN | pfil.OUT)
     assert e.value.errno == errno.EEXIST
+    h_out = k.pfil_add_hook(hook, pfil.OUT)
     k.pfil_remove_hook(h)
     k.input("em0", frame0(datagram(100, dst=HOST)))
-    assert calls == []
+    assert calls == ["out"]  # the port unreachable it answers, not the input
+    k.pfil_remove_hook(h_out)
+    _udp(k, 5000).sendto(b"x", (FAR, 9))
+    assert calls == ["out"]
     with pytest.raises(OSError) as e:
         k.pfil_remove_hook(h)
     assert e.value.errno == errno.ENOENT
@@ -350,3 +356,40 @@ def test_vnet_hooks_are_per_stack():
     s.sendto(b"x", ("10.0.0.1", 9))
     assert seen == ["v1 out"]
     assert HOST_MAC and PEER_MAC
+
+
+@pytest.mark.parametrize("profile", ["9.0", "9.3"])
+def test_output_rewrite_after_a_gateway_route(profile):
+    """ip_output "again" after an output hook changed the destination, when
+    the route used had a gateway. 9.0/9.1: "dst" still points at that
+    route's rt_gateway, so the restart writes the new destination (PEER)
+    into it and looks the old destination (BEYOND) up again: the datagram
+    leaves by em1 towards PEER as next hop (held for ARP there) and the
+    route keeps PEER as its gateway. 9.3 routes the new destination afresh:
+    out of em0 to PEER's MAC, the route untouched."""
+    k = router(profile)
+    k.route_add(f"{BEYOND[:-1]}0/24", FAR_GW)
+    k.pfil_add_hook(lambda p: p.set_dst(PEER) if p.dst == BEYOND else None, pfil.OUT)
+    _udp(k, 5000).sendto(b"x", (BEYOND, 9))
+    if profile == "9.0":
+        assert k.route_get(BEYOND).gateway == PEER
+        (who_has,) = k.transmitted("em1")
+        assert who_has[12:14] == b"\x08\x06" and who_has[38:42] == bytes((192, 0, 2, 7))
+        assert k.transmitted("em0") == []
+    else:
+        assert k.route_get(BEYOND).gateway == FAR_GW
+        (fr,) = k.transmitted("em0")
+        assert fr[:6] == bytes.fromhex(PEER_MAC.replace(":", ""))
+        assert k.transmitted("em1") == []
+
+
+@pytest.mark.parametrize("profile", ["9.0", "9.3"])
+def test_fwd_without_the_kernel_option(profile):
+    """9.0 GENERIC has no IPFIREWALL_FORWARD, so a next hop is ignored; 9.3
+    has ipfw fwd built in (M_IP_NEXTHOP)."""
+    k = router(profile)
+    k.pfil_add_hook(lambda p: None if p.skip_firewall else p.fwd(FAR_GW), pfil.OUT)
+    _udp(k, 5000).sendto(b"x", (FAR, 9))
+    (fr,) = k.transmitted("em1")
+    mac = FAR_MAC if profile == "9.0" else FAR_GW_MAC
+    assert fr[:6] == bytes.fromhex(mac.replace(":", ""))

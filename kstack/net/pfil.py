@@ -9,7 +9,8 @@ called where FreeBSD 9.0 runs ``pfil_run_hooks`` for AF_INET:
   the 127/8 check and fragmentation (``PFIL_OUT``, with the outgoing
   interface). Forwarded packets pass here too, from ``ip_forward``.
 
-The hook gets a :class:`PfilPacket` and returns ``None`` (or 0) to let the
+Input hooks run newest first, output hooks oldest first. The hook gets a
+:class:`PfilPacket` and returns ``None`` (or 0) to let the
 packet go on, or an errno to drop it: on output that errno is what
 ``ip_output`` returns (a UDP ``send`` fails with it; ``ip_forward`` sends no
 ICMP error for EACCES). A hook may instead take the packet
@@ -22,6 +23,11 @@ What a hook may change, and what the stack does about it (as 9.0 does):
   not ours, ``ip_forward`` runs in source-route mode (``srcrt``). On output
   the packet is marked M_SKIP_FIREWALL and routed again; a destination that
   became one of our addresses is queued to ``ip_input`` through netisr.
+  9.0 and 9.1 route it again wrongly when the route first used had a
+  gateway: the new destination is written into that route's gateway and the
+  old destination is looked up again, so the packet leaves by the old route
+  towards the new destination as next hop, and the route keeps the new
+  gateway (fixed by 9.3: switch ``ip_output_again_resets_dst``).
 * the FIB (``pkt.fib = n``, M_SETFIB), read by the later route lookups of
   ``ip_forward``. On output the current lookup is already done.
 * a next hop (:meth:`PfilPacket.fwd`, the ``ipfw fwd`` tag
@@ -29,6 +35,7 @@ What a hook may change, and what the stack does about it (as 9.0 does):
   M_FASTFWD_OURS). 9.0 acts on these only in a kernel built with ``options
   IPFIREWALL_FORWARD`` (``Kernel(options={"IPFIREWALL_FORWARD"})``);
   without it they are ignored and the stack records an event saying so.
+  Profiles from 9.3 on (switch ``ipfw_fwd_always``) have them always.
   An input packet with a next hop goes straight to ``ip_forward`` in
   source-route mode: no options processing, no "ours" decision, no redirect
   and no early "no route" error. ``ip_output`` then routes to the next hop
@@ -48,6 +55,7 @@ from kstack.kern.mbuf import M_FASTFWD_OURS, M_SKIP_FIREWALL
 from kstack.netinet.ip import U16, aton, in_cksum, ntoa
 
 if TYPE_CHECKING:
+    from kstack.kern.kernel import Kernel
     from kstack.kern.mbuf import Mbuf
     from kstack.net.if_var import Ifnet
 
@@ -59,6 +67,11 @@ OUT = PFIL_OUT
 Hook = Callable[["PfilPacket"], "int | None"]
 
 __all__ = ["IN", "OUT", "PFIL_IN", "PFIL_OUT", "PfilHead", "PfilHook", "PfilPacket"]
+
+
+def ipfw_fwd(kernel: Kernel) -> bool:
+    """Whether the stack acts on a hook's next hop or M_FASTFWD_OURS."""
+    return "IPFIREWALL_FORWARD" in kernel.options or kernel.profile.ipfw_fwd_always
 
 
 class PfilHook:
@@ -205,9 +218,11 @@ def _adjust(data: bytearray, off: int, old: int, new: int, udp: bool = False) ->
 
 
 class PfilHead:
-    """The AF_INET pfil head of one vnet (V_inet_pfil_hook). Input hooks run
-    in the order they were added; output hooks in reverse order, as
-    pfil_add_hook places PFIL_OUT hooks at the head of the list."""
+    """The AF_INET pfil head of one vnet (V_inet_pfil_hook). pfil_add_hook
+    puts a new input hook at the head of the input list and a new output
+    hook at the tail of the output list, so the newest hook sees input
+    first and output last: a packet crosses the filters in the same order
+    on its way in and out."""
 
     __slots__ = ("in_hooks", "out_hooks", "options", "hooked")
 
@@ -227,13 +242,15 @@ class PfilHead:
         if flags & ~(PFIL_IN | PFIL_OUT) or not flags:
             raise ValueError("flags is pfil.IN, pfil.OUT or both")
         hook = PfilHook(func, flags, name or str(getattr(func, "__name__", "hook")))
-        for h in self.in_hooks + self.out_hooks:
-            if h.func is func:
+        # pfil_list_add refuses a function already in the list it adds to
+        # (the same function may filter input and, separately, output).
+        for want, lst in ((PFIL_IN, self.in_hooks), (PFIL_OUT, self.out_hooks)):
+            if flags & want and any(h.func is func for h in lst):
                 raise OSError(errno.EEXIST, f"pfil hook {hook.name} is already registered")
         if flags & PFIL_IN:
-            self.in_hooks.append(hook)
+            self.in_hooks.insert(0, hook)
         if flags & PFIL_OUT:
-            self.out_hooks.insert(0, hook)
+            self.out_hooks.append(hook)
         self.hooked = True
         return hook
 

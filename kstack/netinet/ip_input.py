@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kstack.kern.mbuf import M_BCAST, M_FASTFWD_OURS, M_MCAST, MHLEN, Mbuf
 from kstack.net.if_loop import M_CSUM_IP_VALID
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK
-from kstack.net.pfil import PFIL_IN
+from kstack.net.pfil import PFIL_IN, ipfw_fwd
 from kstack.net.route import RTF_DYNAMIC, RTF_GATEWAY, RTF_MODIFIED
 from kstack.netinet.ip import (
     IP_HDR,
@@ -123,7 +123,7 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
         dchg = ndst != dst
         dst = ndst
         if m.fwd or m.flags & M_FASTFWD_OURS:
-            if "IPFIREWALL_FORWARD" not in vnet.kernel.options:
+            if not ipfw_fwd(vnet.kernel):
                 m.fwd = 0
                 m.flags &= ~M_FASTFWD_OURS
                 vnet.note(m, NO_IPFW_FWD)

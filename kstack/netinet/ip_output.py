@@ -9,7 +9,7 @@ from kstack.kern.mbuf import M_BCAST, M_FASTFWD_OURS, M_MCAST, M_SKIP_FIREWALL, 
 from kstack.net.if_ethersubr import ether_output
 from kstack.net.if_loop import M_CSUM_DATA_VALID, M_CSUM_IP_VALID, if_simloop, looutput
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
-from kstack.net.pfil import PFIL_OUT
+from kstack.net.pfil import PFIL_OUT, ipfw_fwd
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
 from kstack.netinet.in_ import ifa_ifwithbroadaddr, ifa_ifwithnet, in_broadcast
 from kstack.netinet.ip import (
@@ -196,7 +196,7 @@ def _sendit(
     imo: Any = None,
 ) -> int:
     if vnet.pfil.hooked:
-        error = _pfil_out(vnet, m, ifp, hlen, flags, imo)
+        error = _pfil_out(vnet, m, ifp, rt, hlen, flags, imo)
         if error >= 0:
             return error
     ipstat = vnet.ipstat
@@ -232,7 +232,9 @@ def _sendit(
     return error
 
 
-def _pfil_out(vnet: VNet, m: Mbuf, ifp: Ifnet, hlen: int, flags: int, imo: Any) -> int:
+def _pfil_out(
+    vnet: VNet, m: Mbuf, ifp: Ifnet, rt: Rtentry | None, hlen: int, flags: int, imo: Any
+) -> int:
     """The output hooks (the "sendit" label of ip_output). Returns the
     result of ip_output when the hooks settled the packet's fate, -1 when
     it goes on out of ``ifp``."""
@@ -252,11 +254,24 @@ def _pfil_out(vnet: VNet, m: Mbuf, ifp: Ifnet, hlen: int, flags: int, imo: Any) 
         return 0
     if data[16:20] != odst:
         m.flags |= M_SKIP_FIREWALL
-        if int.from_bytes(data[16:20], "big") in vnet.in_ifaddrhash:
+        new = int.from_bytes(data[16:20], "big")
+        if new in vnet.in_ifaddrhash:
             return _loop_ours(vnet, m, delayed)
+        if (
+            rt is not None
+            and rt.flags & RTF_GATEWAY
+            and not vnet.kernel.profile.ip_output_again_resets_dst
+        ):
+            # 9.0/9.1: the restart writes the new destination where "dst"
+            # still points, the gateway of the route just used, and looks
+            # the old destination up again.
+            rt.gateway = new
+            return ip_output(
+                vnet, m, flags=flags | _IP_AGAIN, imo=imo, via=int.from_bytes(odst, "big")
+            )
         return ip_output(vnet, m, flags=flags | _IP_AGAIN, imo=imo)
     if m.fwd or m.flags & M_FASTFWD_OURS:
-        if "IPFIREWALL_FORWARD" not in vnet.kernel.options:
+        if not ipfw_fwd(vnet.kernel):
             m.fwd = 0
             m.flags &= ~M_FASTFWD_OURS
             vnet.note(m, NO_IPFW_FWD)
