@@ -1,5 +1,7 @@
 """ICMP (netinet/ip_icmp.c): icmp_input, icmp_error, icmp_reflect and the
-response rate limiter (badport_bandlim over ppsratecheck)."""
+response rate limiter (badport_bandlim over ppsratecheck). Received
+redirects are applied by rtredirect_fib (kstack.net.route) and the routes
+they create expire in kstack.netinet.in_rmx."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING
 from kstack.kern.clock import HZ, NS
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
 from kstack.net.if_var import IFF_BROADCAST
+from kstack.net.route import RTF_REDIRECT_FLAGS, rtredirect_fib
 from kstack.netinet.in_ import ifaof_ifpforaddr
 from kstack.netinet.ip import (
     IP_DF,
@@ -20,6 +23,7 @@ from kstack.netinet.ip import (
     in_cksum,
     in_cksum_ok,
     in_multicast,
+    ntoa,
 )
 from kstack.netinet.ip_output import ip_output
 from kstack.netinet.raw_ip import M_ICMP_INNER_HOSTLEN, rip_input
@@ -83,7 +87,6 @@ _CHECKSUM = dropped("icps_checksum")
 _BADLEN = dropped("icps_badlen")
 _RATELIMITED = dropped("icmp_input: reply suppressed by net.inet.icmp.icmplim")
 _REFLECTED = Outcome(ANSWERED, "icps_reflect", "icmp_input")
-_REDIRECT_IGNORED = "icmp_input: redirect ignored"
 
 
 def ip_next_mtu(mtu: int, direction: int) -> int:
@@ -113,6 +116,12 @@ _WHY_MASK_NOADDR = "mask request: no address on the receiving interface"
 _WHY_BADCODE = "ICMP error with a bad code (icps_badcode)"
 _WHY_CTLINPUT = "ICMP error, reported to the protocol it quotes"
 _WHY_MAXTYPE = "ICMP type above ICMP_MAXTYPE"
+_WHY_REDIRECT = "redirect, applied to the routing tables"
+_WHY_REDIRECT_IGNORED = (
+    "redirect ignored (net.inet.icmp.drop_redirect=1 or net.inet.ip.forwarding=1)"
+)
+_WHY_REDIRECT_BADLEN = "redirect too short for the header it quotes (icps_badlen)"
+_WHY_REDIRECT_BADCODE = "redirect with a code above 3 (icps_badcode)"
 
 
 def badport_bandlim(vnet: VNet, which: int) -> bool:
@@ -121,18 +130,23 @@ def badport_bandlim(vnet: VNet, which: int) -> bool:
     ppsratecheck(): a window of one second opens with the first event after
     the previous window closed; that event is allowed and counts 1, later
     ones are allowed while the count stays below net.inet.icmp.icmplim.
+
+    The limit is per vnet but the windows and counts are not: the kernel
+    keeps them in a static table of badport_bandlim(), one per machine
+    (kstack keeps it on vnet0), so every stack draws on the same buckets.
     """
     limit = int(vnet.sc["net.inet.icmp.icmplim"])
     if limit <= 0:
         return True
+    rates = vnet.kernel.vnet0
     ticks = vnet.kernel.clock.ticks
-    last = vnet.icmp_lasttime[which]
+    last = rates.icmp_lasttime[which]
     if last < 0 or ticks - last >= HZ:
-        vnet.icmp_lasttime[which] = ticks
-        vnet.icmp_curpps[which] = 1
+        rates.icmp_lasttime[which] = ticks
+        rates.icmp_curpps[which] = 1
         return True
-    vnet.icmp_curpps[which] += 1
-    return vnet.icmp_curpps[which] < limit
+    rates.icmp_curpps[which] += 1
+    return rates.icmp_curpps[which] < limit
 
 
 def iptime(vnet: VNet) -> int:
@@ -245,21 +259,48 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         return _reflect(vnet, m, hlen, ICMP_MASKREPLY, "icmp mask reply")
 
     if icmp_type == ICMP_REDIRECT:
-        if not vnet.sc["net.inet.icmp.drop_redirect"] and not vnet.sc["net.inet.ip.forwarding"]:
-            if code > 3:
-                icmpstat.icps_badcode += 1
-            elif (
-                icmplen >= ICMP_ADVLENMIN
-                and ((data[hlen + 8] & 0x0F) << 2) >= 20
-                and icmplen >= 8 + ((data[hlen + 8] & 0x0F) << 2) + 8  # ICMP_ADVLEN
-            ):
-                vnet.icmp_redirect(m, hlen)
-            else:
-                # "break": counted, then still handed to raw sockets.
-                icmpstat.icps_badlen += 1
-        return rip_input(vnet, m, hlen, icmplen, "redirect")
+        if vnet.sc["net.inet.icmp.log_redirect"]:
+            vnet.note(m, "kernel log: " + _redirect_log_line(data, hlen))
+        # RFC 1812: a router ignores redirects.
+        if vnet.sc["net.inet.icmp.drop_redirect"] or vnet.sc["net.inet.ip.forwarding"]:
+            return rip_input(vnet, m, hlen, icmplen, _WHY_REDIRECT_IGNORED)
+        if code > 3:
+            icmpstat.icps_badcode += 1
+            return rip_input(vnet, m, hlen, icmplen, _WHY_REDIRECT_BADCODE)
+        inner_hl = (data[hlen + 8] & 0x0F) << 2 if len(data) > hlen + 8 else 0
+        if icmplen < ICMP_ADVLENMIN or icmplen < 8 + inner_hl + 8 or inner_hl < 20:
+            # "break": counted, then still handed to raw sockets.
+            icmpstat.icps_badlen += 1
+            return rip_input(vnet, m, hlen, icmplen, _WHY_REDIRECT_BADLEN)
+        vnet.icmp_redirect(m, hlen)
+        return rip_input(vnet, m, hlen, icmplen, _WHY_REDIRECT)
 
     return rip_input(vnet, m, hlen, icmplen)
+
+
+def _redirect_log_line(data: bytearray, hlen: int) -> str:
+    """The console line (a printf) of net.inet.icmp.log_redirect: sender,
+    quoted destination, new gateway (whatever bytes are there, even in a
+    redirect too short to quote a header)."""
+    fields = bytes(data[hlen + 4 : hlen + 8]) + bytes(data[hlen + 24 : hlen + 28])
+    fields = fields.ljust(8, b"\0")
+    src = ntoa(int.from_bytes(data[12:16], "big"))
+    gw = ntoa(int.from_bytes(fields[0:4], "big"))
+    dst = ntoa(int.from_bytes(fields[4:8], "big"))
+    return f"icmp redirect from {src}: {dst} => {gw}"
+
+
+def icmp_redirect(vnet: VNet, m: Mbuf, hlen: int) -> None:
+    """The redirect case of icmp_input once the message passed its checks:
+    in_rtredirect in every FIB (whatever FIB the message came in on), then
+    pfctlinput(PRC_REDIRECT_HOST), which UDP and raw IP ignore (TCP, not
+    emulated, would drop its cached routes)."""
+    data = m.data
+    src = int.from_bytes(data[12:16], "big")
+    gateway = int.from_bytes(data[hlen + 4 : hlen + 8], "big")
+    dst = int.from_bytes(data[hlen + 24 : hlen + 28], "big")
+    for fibnum in range(len(vnet.rt)):
+        rtredirect_fib(vnet, dst, gateway, RTF_REDIRECT_FLAGS, src, fibnum)
 
 
 def _reflect(vnet: VNet, m: Mbuf, hlen: int, rtype: int, why: str) -> Outcome:

@@ -1,0 +1,1 @@
+from .common import host, router  # noqa: F401
