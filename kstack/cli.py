@@ -804,8 +804,10 @@ def _kernel(a: argparse.Namespace) -> Kernel:
 def _cmd_netstat(a: argparse.Namespace) -> int:
     k = _kernel(a)
     protos = [a.proto] if a.proto else None
+    stats = k.netstat()
+    stats["arp"] = k.netstat("arp")
     text = format_netstat_s(
-        k.netstat(),
+        stats,
         protos,
         zeros=a.s < 2,
         icmp_maskrepl=int(k.sysctl("net.inet.icmp.maskrepl")),
@@ -987,7 +989,7 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument(
         "-p",
         dest="proto",
-        choices=["ip", "icmp", "udp", "igmp"],
+        choices=["ip", "icmp", "udp", "igmp", "arp"],
         help="only this protocol's counters",
     )
     n.set_defaults(fn=_cmd_netstat)

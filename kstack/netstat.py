@@ -2,15 +2,17 @@
 
 :func:`format_netstat_s` renders snapshots from :mod:`kstack.netinet.stats`
 the way FreeBSD 9.0's netstat(1) prints them (``usr.bin/netstat/inet.c``:
-``ip_stats()``, ``icmp_stats()``, ``udp_stats()``, ``igmp_stats()``), line for
-line and with the same wording, tab indentation and plural endings. These
-print routines read the same between the 2009 8.x-era netstat and the 9.3
-release, so 9.0 prints the same text.
+``ip_stats()``, ``icmp_stats()``, ``udp_stats()``, ``igmp_stats()``,
+``arp_stats()``), line for line and with the same wording, tab indentation
+and plural endings (``arp_stats()`` says "entrys"). These print routines read
+the same between the 2009 8.x-era netstat and the 9.3 release, so 9.0 prints
+the same text.
 
 Choices that follow netstat exactly:
 
-* Protocols come in netstat's table order (udp, ip, icmp, igmp; tcp would
-  come first but is not handled here), each under a ``name:`` header.
+* Protocols come in netstat's table order (udp, ip, icmp, igmp, then arp;
+  tcp would come first but is not handled here), each under a ``name:``
+  header. ``arp`` (``struct arpstat``) is printed when its block is given.
 * netstat has two levels: ``netstat -s`` prints every line, zero or not, and
   ``netstat -s -s`` leaves out lines whose counter is zero. ``zeros=True``
   gives the former, the default ``zeros=False`` the latter.
@@ -36,12 +38,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from kstack.netinet.stats import ICMP_NHIST, IcmpStat, IgmpStat, IpStat, UdpStat
+from kstack.netinet.stats import ICMP_NHIST, ArpStat, IcmpStat, IgmpStat, IpStat, UdpStat
 
-__all__ = ["ICMP_NAMES", "PROTOCOLS", "format_netstat_s"]
+__all__ = ["ICMP_NAMES", "LINK_PROTOCOLS", "PROTOCOLS", "format_netstat_s"]
 
-#: The protocols handled, in the order netstat prints them.
+#: The IPv4 protocols handled, in the order netstat prints them.
 PROTOCOLS: tuple[str, ...] = ("udp", "ip", "icmp", "igmp")
+#: Link-layer blocks, which netstat prints after them.
+LINK_PROTOCOLS: tuple[str, ...] = ("arp",)
 
 #: ICMP type names netstat uses in its histograms (index = ICMP type).
 ICMP_NAMES: tuple[str, ...] = (
@@ -96,6 +100,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "icmp": frozenset(IcmpStat.snapshot_keys()),
     "udp": frozenset(UdpStat.snapshot_keys()),
     "igmp": frozenset(IgmpStat.snapshot_keys()),
+    "arp": frozenset(ArpStat.snapshot_keys()),
 }
 
 Plural = Callable[[int], str]
@@ -262,6 +267,18 @@ def _igmp(b: _Block) -> None:
     b.p("igps_snd_reports", "\t{} membership report{} sent\n")
 
 
+def _arp(b: _Block) -> None:
+    b.p("txrequests", "\t{} ARP request{} sent\n")
+    b.p("txreplies", "\t{} ARP repl{} sent\n", _pluralies)
+    b.p("rxrequests", "\t{} ARP request{} received\n")
+    b.p("rxreplies", "\t{} ARP repl{} received\n", _pluralies)
+    b.p("received", "\t{} ARP packet{} received\n")
+    b.p("dropped", "\t{} total packet{} dropped due to no ARP entry\n")
+    # netstat's own spelling: plural() gives "entrys".
+    b.p("timeouts", "\t{} ARP entry{} timed out\n")
+    b.p("dupips", "\t{} Duplicate IP{} seen\n")
+
+
 def format_netstat_s(
     stats: Mapping[str, Mapping[str, int]],
     protocols: Sequence[str] | None = None,
@@ -271,11 +288,11 @@ def format_netstat_s(
 ) -> str:
     """Render protocol statistics as ``netstat -s`` prints them.
 
-    ``stats`` maps "ip", "icmp", "udp" and "igmp" to ``snapshot()`` dicts (or
-    hand-made dicts: absent counters count as 0). ``protocols`` names the
-    blocks wanted, printed in the order given (a single name may be passed
-    as a plain string); ``None`` means every handled protocol present in
-    ``stats``, in netstat's order (udp, ip, icmp, igmp).
+    ``stats`` maps "ip", "icmp", "udp", "igmp" and "arp" to ``snapshot()``
+    dicts (or hand-made dicts: absent counters count as 0). ``protocols``
+    names the blocks wanted, printed in the order given (a single name may
+    be passed as a plain string); ``None`` means every handled protocol
+    present in ``stats``, in netstat's order (udp, ip, icmp, igmp, arp).
 
     ``zeros=False`` leaves out the lines of zero counters (``netstat -s -s``);
     ``zeros=True`` prints them too (plain ``netstat -s``).
@@ -287,7 +304,7 @@ def format_netstat_s(
     does not belong to its protocol's structure.
     """
     if protocols is None:
-        wanted: Sequence[str] = [name for name in PROTOCOLS if name in stats]
+        wanted: Sequence[str] = [name for name in PROTOCOLS + LINK_PROTOCOLS if name in stats]
     elif isinstance(protocols, str):
         wanted = [protocols]
     else:
@@ -313,6 +330,8 @@ def format_netstat_s(
             _icmp(block, icmp_maskrepl)
         elif name == "udp":
             _udp(block)
+        elif name == "arp":
+            _arp(block)
         else:
             _igmp(block)
         parts.append(block.text())

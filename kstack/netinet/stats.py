@@ -25,6 +25,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ArpStat",
     "ICMP_MAXTYPE",
     "ICMP_NHIST",
     "IGPS_VERSION_3",
@@ -248,3 +249,25 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
         if key not in after and old:
             out[key] = -old
     return out
+
+
+@dataclass(slots=True)
+class ArpStat(_StatBlock):
+    """``struct arpstat`` (``net/if_arp.h``), the ARP counters behind
+    ``net.link.ether.arp.stats`` and ``netstat -s -p arp``.
+
+    The C structure has ``arp_spares[4]`` between ``received`` and
+    ``dropped``, reserved words that never count anything; they are left
+    out here.
+    """
+
+    # Normal traffic.
+    txrequests: int = 0  # requests sent (arprequest), gratuitous ones included
+    txreplies: int = 0  # replies sent (in_arpinput)
+    rxrequests: int = 0  # requests received that reached the reply step
+    rxreplies: int = 0  # replies received
+    received: int = 0  # ARP packets that passed arpintr's checks
+    # Abnormal events.
+    dropped: int = 0  # packets dropped while waiting for a reply
+    timeouts: int = 0  # entries removed by their timer
+    dupips: int = 0  # another host claiming one of our addresses
