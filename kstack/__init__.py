@@ -18,5 +18,16 @@ from kstack.outcome import Outcome
 from kstack.panic import Panic
 from kstack.profiles import PROFILES, Profile
 
-__all__ = ["Kernel", "VNet", "Outcome", "Profile", "PROFILES", "Panic", "Mbuf", "Socket", "sock", "pfil"]
+__all__ = [
+    "Kernel",
+    "VNet",
+    "Outcome",
+    "Profile",
+    "PROFILES",
+    "Panic",
+    "Mbuf",
+    "Socket",
+    "sock",
+    "pfil",
+]
 __version__ = "0.1.0"

@@ -101,6 +101,10 @@ class Profile:
     # ipfw fwd (a pfil next hop, M_FASTFWD_OURS) works without options
     # IPFIREWALL_FORWARD (M_IP_NEXTHOP; head October 2012, in 9.3).
     ipfw_fwd_always: bool = False
+    # ARP's kernel log lines as reworded for 9.1 (lower priorities, new
+    # wording) and net.link.ether.inet.log_arp_permanent_modify honoured;
+    # merged to stable/9 in March 2012 (r233265), after 9.0.
+    arp_log_rework: bool = False
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -118,12 +122,15 @@ def _add(p: Profile) -> Profile:
 
 
 FREEBSD_9_0 = _add(Profile("9.0", "FreeBSD 9.0-RELEASE (stable/9, January 2012), GENERIC amd64"))
-_add(FREEBSD_9_0.derive("9.1", description="FreeBSD 9.1-RELEASE, GENERIC amd64"))
+_add(
+    FREEBSD_9_0.derive("9.1", description="FreeBSD 9.1-RELEASE, GENERIC amd64", arp_log_rework=True)
+)
 _add(
     FREEBSD_9_0.derive(
         "9.3",
         description="FreeBSD 9.3-RELEASE, GENERIC amd64",
         icmp_error_clears_ip_off=True,
+        arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
     )
@@ -135,6 +142,7 @@ _add(
         "with ip_len/ip_off byte-swapped",
         raw_ip_header=RAW_HDR_10,
         icmp_error_clears_ip_off=True,
+        arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
     )
@@ -145,6 +153,7 @@ _add(
         description="FreeBSD 11.0: raw sockets see the header untouched, network order",
         raw_ip_header=RAW_HDR_11,
         icmp_error_clears_ip_off=True,
+        arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
         icmp_error_input_strips_options=True,
@@ -194,6 +203,8 @@ SWITCHES: dict[str, str] = {
     "routes it afresh (9.3 on; 0 = the 9.0 bug: the gateway of the route used is overwritten)",
     "ipfw_fwd_always": "pfil next hops and local delivery work without options "
     "IPFIREWALL_FORWARD (9.3 on)",
+    "arp_log_rework": "ARP log lines as reworded for 9.1, and log_arp_permanent_modify "
+    "honoured (9.1 on)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

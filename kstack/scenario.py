@@ -51,7 +51,7 @@ _ROUTE_SPEC: _Spec = {
     "blackhole": ("bool",),
     "reject": ("bool",),
     "fib": _FIB,
-    "mtu": ("int", 0, 65535),
+    "mtu": ("int", 0, 2**64 - 1),  # rmx_mtu is a u_long; 0: the interface's
     "jail": ("str",),
 }
 _ARP_SPEC: _Spec = {"addr": ("str",), "ether": ("str",), "iface": ("str",), "jail": ("str",)}
@@ -62,6 +62,7 @@ _JAIL_SPEC: _Spec = {
     "vnet": ("bool",),
     "allow_raw_sockets": ("bool",),
     "saddrsel": ("bool",),
+    "fib": _FIB,
     "sysctl": ("table",),
 }
 _EPAIR_SPEC: _Spec = {"a": ("str",), "b": ("str",)}
@@ -245,6 +246,20 @@ def _owner(k: Kernel, t: Mapping[str, Any]) -> Any:
 
 
 def _apply_jail(k: Kernel, t: Mapping[str, Any]) -> None:
+    """jail(8) run under ``setfib FIB`` when the jail has a ``fib``: its
+    processes keep that FIB."""
+    if "fib" in t:
+        saved = k.proc_fibnum
+        k.setfib(t["fib"])
+        try:
+            _make_jail(k, t)
+        finally:
+            k.proc_fibnum = saved
+    else:
+        _make_jail(k, t)
+
+
+def _make_jail(k: Kernel, t: Mapping[str, Any]) -> None:
     kw: dict[str, Any] = {}
     for key in ("name", "jid", "vnet", "allow_raw_sockets", "saddrsel"):
         if key in t:
@@ -455,6 +470,31 @@ def _check_list(name: str, key: str, doc: Mapping[str, Any]) -> list[Any]:
     return v
 
 
+def _check_fibs(name: str, sc: Scenario) -> None:
+    """A ``fib`` must be one of the tables ``[kernel] fibs`` boots with; an
+    Ethernet interface takes no MTU above ETHERMTU (VNet.ifconfig)."""
+    for i, t in enumerate(sc.interfaces, 1):
+        ifname = t.get("name")
+        top = 65535 if str(ifname).startswith(("lo", "epair")) else 1500
+        if t.get("mtu", 0) > top:
+            raise ScenarioError(
+                f"{name}: [[interface]] #{i} ({ifname}): mtu = {t['mtu']} is out of range "
+                f"(72 to {top} on {ifname})"
+            )
+    fibs = int(sc.kernel.get("fibs", 1))
+    for kind, items in (("interface", sc.interfaces), ("route", sc.routes), ("jail", sc.jails)):
+        for i, t in enumerate(items, 1):
+            fib = t.get("fib", 0)
+            if fib >= fibs:
+                label = f"[[{kind}]] #{i}"
+                if isinstance(t.get("name"), str):
+                    label += f" ({t['name']})"
+                raise ScenarioError(
+                    f"{name}: {label}: fib = {fib} is out of range "
+                    f"(0 to {fibs - 1}: [kernel] fibs = {fibs})"
+                )
+
+
 def parse_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and check a scenario file (without booting a kernel)."""
     spath = os.fspath(path)
@@ -508,6 +548,7 @@ def parse_scenario(path: str | os.PathLike[str]) -> Scenario:
         sc.jails.append(_check_table(name, f"[[jail]] #{i}", t, _JAIL_SPEC))
     for i, t in enumerate(_check_list(name, "epair", doc), 1):
         sc.epairs.append(_check_table(name, f"[[epair]] #{i}", t, _EPAIR_SPEC))
+    _check_fibs(name, sc)
     for i, t in enumerate(_check_list(name, "socket", doc), 1):
         if not isinstance(t, dict):
             raise ScenarioError(f"{name}: [[socket]] #{i}: must be a table")

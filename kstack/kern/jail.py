@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import errno
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kstack.kern.cred import (
@@ -298,6 +299,25 @@ class Jail:
         if not self.prison.alive:
             raise OSError(errno.ENOENT, f"jail {self.name} was removed")
 
+    @contextmanager
+    def _process(self) -> Iterator[None]:
+        """Run a command as one of the jail's processes: its FIB is the
+        process FIB meanwhile (route(8) and ifconfig(8) in the jail)."""
+        k = self.kernel
+        saved = k.proc_fibnum
+        k.proc_fibnum = self.prison.fib
+        try:
+            yield
+        finally:
+            k.proc_fibnum = saved
+
+    def setfib(self, fib: int) -> None:
+        """setfib(2) by the jail's processes (no privilege needed): their
+        later sockets and route commands use FIB ``fib``; EINVAL outside
+        0..net.fibs-1. Sockets already open keep theirs."""
+        self._check()
+        self.prison.fib = self.kernel.fibnum(fib, what="setfib")
+
     def cred(self, uid: int = 0) -> Ucred:
         """A credential of a process in the jail (it inherited the FIB of the
         process that started the jail)."""
@@ -335,7 +355,8 @@ class Jail:
         if name == "security.jail.allow_raw_sockets" and value is None:
             return 1 if self.prison.allow_raw_sockets else 0
         if value is None:
-            return sysctl_read(tree, ctx, store, name)
+            with self._process():  # net.my_fibnum: the jail's FIB
+                return sysctl_read(tree, ctx, store, name)
         if uid != 0:
             raise OSError(errno.EPERM, f"sysctl {name}: not root")
         priv = PRIV_SYSCTL_WRITEJAIL if (oid.vnet and self.prison.is_vnet) else PRIV_SYSCTL_WRITE
@@ -352,17 +373,24 @@ class Jail:
         return self.vnet
 
     def ifconfig(self, name: str, addr: str | None = None, **kw: Any) -> Ifnet:
-        return self._own("ifconfig", PRIV_NET_ADDIFADDR).ifconfig(name, addr, **kw)
+        vnet = self._own("ifconfig", PRIV_NET_ADDIFADDR)
+        with self._process():
+            return vnet.ifconfig(name, addr, **kw)
 
     def iface(self, name: str) -> Ifnet:
         self._check()
         return self.vnet.iface(name)
 
     def route_add(self, dest: str, gateway: str | None = None, **kw: Any) -> None:
-        self._own("route add", PRIV_NET_ROUTE).route_add(dest, gateway, **kw)
+        """route add in the jail's stack, into the jail's FIB unless ``fib=``."""
+        vnet = self._own("route add", PRIV_NET_ROUTE)
+        with self._process():
+            vnet.route_add(dest, gateway, **kw)
 
     def route_delete(self, dest: str, **kw: Any) -> None:
-        self._own("route delete", PRIV_NET_ROUTE).route_delete(dest, **kw)
+        vnet = self._own("route delete", PRIV_NET_ROUTE)
+        with self._process():
+            vnet.route_delete(dest, **kw)
 
     def arp_add(self, addr: str, ether: str, iface: str | None = None) -> None:
         self._own("arp -s", PRIV_NET_ROUTE).arp_add(addr, ether, iface)
@@ -376,14 +404,14 @@ class Jail:
 
         self._check()
         vnet = self.vnet
-        f = self.prison.fib if fib is None else fib
+        f = self.kernel.fibnum(self.prison.fib if fib is None else fib, what="route get")
         info = vnet.route_get(dest, f)
         if info is None:
             raise OSError(errno.ESRCH, f"route get {dest}: not in table")
         prison = self.prison
         if prison.is_vnet and self.kernel.profile.jailed_without_vnet:
             return info
-        rt = vnet.rt[f].lookup(aton(dest))
+        rt = vnet.rt[f].match(aton(dest))
         assert rt is not None
         if not rt.flags & RTF_HOST:
             raise OSError(errno.ESRCH, f"route get {dest}: network routes are hidden in a jail")

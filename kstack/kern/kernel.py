@@ -12,7 +12,6 @@ from kstack.kern.clock import NS, Clock
 from kstack.kern.rand import Rng
 from kstack.kern.sysctl import CTLFLAG_VNET, Ctx, SysctlTree, Value, sysctl_write
 from kstack.net.if_var import Ifnet
-from kstack.net.route import RT_MAXFIBS
 from kstack.net.vnet import VNet
 from kstack.outcome import Outcome
 from kstack.profiles import Profile, get_profile
@@ -70,8 +69,13 @@ class Kernel:
         tree.register(*ARP_OIDS)
         self.sysctl_tree = tree
         self.sc: dict[str, Value] = tree.defaults(self, vnet=False)
-        self.fibs = max(1, min(RT_MAXFIBS, int(fibs)))
-        self.sc["net.fibs"] = self.fibs
+        if isinstance(fibs, bool) or not isinstance(fibs, int):
+            raise TypeError(f"fibs must be an int, not {type(fibs).__name__}")
+        # ``fibs`` is the net.fibs tunable (route_init keeps it in
+        # 1..RT_MAXFIBS); a net.fibs given in ``tunables`` wins over it.
+        tunables = dict(tunables or {})
+        tunables.setdefault("net.fibs", fibs)
+        self.fibs = 1
         self.proc_fibnum = 0
         self.vnets: list[VNet] = []
         self._next_vid = 0
@@ -79,12 +83,13 @@ class Kernel:
         self.jails: dict[str, Jail] = {}
         self._lastprid = 0
         boot_vnet_tunables: dict[str, Value] = {}
-        for name, value in (tunables or {}).items():
+        for name, value in tunables.items():
             oid = tree.lookup(name)
             if oid.vnet:
                 boot_vnet_tunables[name] = value
             else:
                 sysctl_write(tree, Ctx(self, None), self.sc, name, value, boot=True)
+        self.fibs = int(self.sc["net.fibs"])
         self.vnet0 = self.new_vnet("vnet0")
         for name, value in boot_vnet_tunables.items():
             sysctl_write(tree, Ctx(self, self.vnet0), self.vnet0.sc, name, value, boot=True)
@@ -308,9 +313,23 @@ class Kernel:
     # -- process FIB (setfib(2)) --------------------------------------------
 
     def setfib(self, fib: int) -> None:
+        """setfib(2): the FIB of this process (the one driving the kernel):
+        its new sockets, ``route`` commands without ``fib=`` and, with
+        net.add_addr_allfibs=0, the interface routes of addresses it adds
+        use that table. EINVAL outside 0..net.fibs-1."""
+        self.proc_fibnum = self.fibnum(fib, what="setfib")
+
+    def fibnum(self, fib: object, *, what: str = "fib") -> int:
+        """A FIB argument checked as the kernel does: an int (TypeError
+        otherwise), OSError(EINVAL) outside 0..net.fibs-1; None stands for
+        the calling process's FIB."""
+        if fib is None:
+            return self.proc_fibnum
+        if isinstance(fib, bool) or not isinstance(fib, int):
+            raise TypeError(f"{what}: a FIB number is an int, not {type(fib).__name__}")
         if not 0 <= fib < self.fibs:
-            raise OSError(errno.EINVAL, f"setfib {fib}: out of range")
-        self.proc_fibnum = fib
+            raise OSError(errno.EINVAL, f"{what} {fib}: no such FIB (net.fibs is {self.fibs})")
+        return fib
 
     # -- vnet0 shortcuts ----------------------------------------------------
 
@@ -321,20 +340,30 @@ class Kernel:
         return self.vnet0.iface(name)
 
     def route_add(self, dest: str, gateway: str | None = None, **kw: Any) -> None:
+        """route add (see VNet.route_add); without ``fib=`` the route goes
+        into the process FIB (``setfib``), as route(8) run under setfib."""
         self.vnet0.route_add(dest, gateway, **kw)
 
     def route_delete(self, dest: str, **kw: Any) -> None:
         self.vnet0.route_delete(dest, **kw)
 
-    def route_get(self, dest: str, fib: int = 0) -> Any:
+    def route_get(self, dest: str, fib: int | None = None) -> Any:
+        """route get: the route a packet to ``dest`` takes in ``fib`` (the
+        process FIB when not given), or None."""
         return self.vnet0.route_get(dest, fib)
 
-    def routes(self, fib: int = 0) -> Any:
+    def routes(self, fib: int | None = None) -> Any:
         """netstat -rn: every route of the FIB, ordered by destination."""
         return self.vnet0.routes(fib)
 
     def arp_add(self, addr: str, ether: str, iface: str | None = None) -> None:
         self.vnet0.arp_add(addr, ether, iface)
+
+    def arp_delete(self, addr: str, iface: str | None = None) -> None:
+        """arp -d in vnet0 (see kstack.netinet.if_ether.arp_delete)."""
+        from kstack.netinet.if_ether import arp_delete
+
+        arp_delete(self.vnet0, addr, iface)
 
     def sysctl(self, name: str, value: object = None) -> Value:
         return self.vnet0.sysctl(name, value)

@@ -33,7 +33,6 @@ from kstack.net.if_var import (
 from kstack.net.pfil import PFIL_IN, PFIL_OUT, PfilHead, PfilHook
 from kstack.net.route import (
     RTF_BLACKHOLE,
-    RTF_DYNAMIC,
     RTF_GATEWAY,
     RTF_HOST,
     RTF_REJECT,
@@ -42,6 +41,7 @@ from kstack.net.route import (
     RouteInfo,
     RouteTable,
     Rtentry,
+    route_info,
 )
 from kstack.netinet.in_pcb import Pcbinfo
 from kstack.netinet.ip import aton, ntoa, prefix_mask
@@ -85,16 +85,15 @@ def default_lladdr(vnet_id: int, ifindex: int) -> bytes:
 
 
 def parse_prefix(s: str) -> tuple[int, int]:
-    """'a.b.c.d/len' (or a bare address: /32) -> (addr, plen)."""
+    """'a.b.c.d/len' (or a bare address: /32) -> (addr, plen). TypeError
+    for anything but a str, ValueError for a bad address or length."""
+    if not isinstance(s, str):
+        raise TypeError(f"an address or prefix is a str, not {type(s).__name__}")
     if "/" in s:
         a, _, p = s.partition("/")
-        try:
-            plen = int(p)
-        except ValueError:
-            raise ValueError(f"bad prefix length in {s!r}") from None
-        if not 0 <= plen <= 32:
+        if not (p.isascii() and p.isdigit()) or int(p) > 32:
             raise ValueError(f"bad prefix length in {s!r}")
-        return aton(a), plen
+        return aton(a), int(p)
     return aton(s), 32
 
 
@@ -151,6 +150,18 @@ class VNet:
         else:
             self.lo0 = self._if_create("lo0")
             self.ifconfig("lo0", "127.0.0.1/8")
+        from kstack.netinet.in_rmx import in_rmx_attach
+
+        # struct rtstat, and the expiry of routes learned from redirects.
+        self.rtstat, self.rtq = in_rmx_attach(self)
+        from kstack.netinet.stats import ArpStat
+
+        # ARP (netinet/if_ether.c): struct arpstat, the kernel log lines ARP
+        # wrote as (syslog priority, or None for a printf, text), and entries
+        # marked deleted that still wait for their timer.
+        self.arpstat = ArpStat()
+        self.arp_log: list[tuple[int | None, str]] = []
+        self.arp_zombies: list[Any] = []
 
     # -- protocol switch (in_proto.c, ipproto_register) -------------------
 
@@ -215,40 +226,11 @@ class VNet:
         return socreate(self, family, type, proto, Ucred(uid))
 
     def icmp_redirect(self, m: Mbuf, hlen: int) -> None:
-        """Apply a received redirect: a dynamic host route in every FIB
-        (in_rtredirect's checks: the gateway is on a connected net and is
-        not ours, the redirect came from the current first hop)."""
-        data = m.data
-        gw = int.from_bytes(data[hlen + 4 : hlen + 8], "big")
-        inner = hlen + 8
-        dst = int.from_bytes(data[inner + 16 : inner + 20], "big")
-        src = int.from_bytes(data[12:16], "big")
-        if gw in self.in_ifaddrhash:
-            return
-        for table in self.rt:
-            cur = table.lookup(dst)
-            if cur is None:
-                continue
-            first_hop = cur.gateway if cur.flags & RTF_GATEWAY else dst
-            if first_hop != src:
-                continue
-            gw_rt = table.lookup(gw)
-            if gw_rt is None or gw_rt.flags & RTF_GATEWAY:
-                continue
-            if cur.plen == 32 and cur.flags & RTF_DYNAMIC:
-                cur.gateway = gw
-                continue
-            table.add(
-                Rtentry(
-                    dst,
-                    32,
-                    gw_rt.ifp,
-                    gw_rt.ifa,
-                    RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_DYNAMIC,
-                    gateway=gw,
-                    mtu=gw_rt.ifp.mtu,
-                )
-            )
+        """Apply a received redirect that icmp_input accepted for
+        processing: rtredirect_fib in every FIB, then pfctlinput."""
+        from kstack.netinet.ip_icmp import icmp_redirect
+
+        icmp_redirect(self, m, hlen)
 
     # -- netisr -----------------------------------------------------------
 
@@ -291,10 +273,14 @@ class VNet:
             self.events.append(Event(self.kernel.clock.now, what, outcome))
 
     def note_held(self, m: Mbuf, what: str) -> None:
+        """A packet arpresolve holds until the next hop answers."""
         self.note(m, what, Outcome(HELD, "arpresolve", "", what))
 
-    def note_drop(self, m: Mbuf, what: str) -> None:
-        self.note(m, what, dropped("arp hold", what))
+    def note_drop(self, m: Mbuf, what: str, reason: str = "arpstat.dropped") -> None:
+        """A packet ARP held (or was about to hold) and freed: ``what`` says
+        why, ``reason`` names the counter or function (arpstat.dropped when
+        it counts there)."""
+        self.note(m, what, dropped(reason, what))
 
     def take_events(self) -> list[Event]:
         ev = self.events
@@ -314,10 +300,9 @@ class VNet:
                     f"reassembly queue {describe_ipq(fp)}: {fp.nfrags} fragment(s), "
                     f"times out within {left:g} s"
                 )
-        for ifp in self.ifnets:
-            for addr, lle in sorted(ifp.lle.items()):
-                if getattr(lle, "hold", None) is not None:
-                    out.append(f"a packet on {ifp.name} waiting for the ARP reply of {ntoa(addr)}")
+        from kstack.netinet.if_ether import arp_pending
+
+        out.extend(arp_pending(self))
         if self.ipintrq:
             out.append(f"{len(self.ipintrq)} packet(s) in the netisr IP queue")
         out.extend(self.igmp.pending())
@@ -436,6 +421,7 @@ class VNet:
         every route through the interface deleted, groups left, IGMP and
         ARP state freed; off this vnet's lists."""
         from kstack.netinet import in_ as inet
+        from kstack.netinet.if_ether import lltable_free
         from kstack.netinet.igmp import igmp_domifdetach
         from kstack.netinet.in_mcast import inm_release
 
@@ -453,11 +439,7 @@ class VNet:
             inm_release(inm)
         ifp.in_multi.clear()
         igmp_domifdetach(ifp)
-        for lle in ifp.lle.values():
-            timer = getattr(lle, "timer", None)
-            if timer is not None:
-                timer.stop()
-        ifp.lle.clear()
+        lltable_free(ifp)
         ifp.igi = None
         self.ifnets.remove(ifp)
         del self.ifnet_by_name[ifp.name]
@@ -527,26 +509,59 @@ class VNet:
         down: bool | None = None,
         fib: int | None = None,
     ) -> Ifnet:
-        """Create or configure an interface, as ifconfig(8) would."""
+        """Create or configure an interface, as ifconfig(8) would.
+
+        Every argument is checked before anything changes. ``mtu`` is an
+        int from IF_MINMTU (72, ifioctl SIOCSIFMTU) up to what the driver
+        takes: ETHERMTU (1500) for an Ethernet interface (ether_ioctl),
+        IF_MAXMTU (65535) for lo and epair, which take any. ``fib`` is one
+        of the kernel's FIBs (SIOCSIFFIB). OSError(EINVAL) otherwise,
+        TypeError for something that is not an int. The interface's FIB is
+        stamped on every packet it receives (ether_input)."""
         from kstack.netinet import in_ as inet
 
+        if not isinstance(name, str):
+            raise TypeError(f"an interface name is a str, not {type(name).__name__}")
+        if mtu is not None:
+            if isinstance(mtu, bool) or not isinstance(mtu, int):
+                raise TypeError(f"mtu must be an int, not {type(mtu).__name__}")
+            # IF_MINMTU / IF_MAXMTU (net/if.h); ETHERMTU (net/ethernet.h)
+            top = 65535 if name.startswith(("lo", "epair")) else 1500
+            if not 72 <= mtu <= top:
+                raise OSError(errno.EINVAL, f"mtu {mtu}: out of range (72 to {top} on {name})")
+        fibnum = None if fib is None else self.kernel.fibnum(fib, what="ifconfig fib")
+        lladdr = None
+        if ether is not None:
+            if not isinstance(ether, str):
+                raise TypeError(f"ether must be a str, not {type(ether).__name__}")
+            lladdr = parse_mac(ether)
+        a = plen = 0
+        if addr is not None:
+            a, plen = parse_prefix(addr)
+        bcast = None
+        if broadcast is not None:
+            if not isinstance(broadcast, str):
+                raise TypeError(f"broadcast must be a str, not {type(broadcast).__name__}")
+            bcast = aton(broadcast)
         ifp = self.ifnet_by_name.get(name)
+        if ifp is not None and lladdr is not None and ifp.type != IFT_ETHER:
+            raise OSError(errno.ENODEV, f"{name} has no Ethernet address to set")
         if ifp is None:
             if not (name.startswith(("em", "lo", "re", "igb", "vtnet", "ix", "bge", "epair"))):
                 raise OSError(errno.EINVAL, f"unknown interface type for {name!r}")
             ifp = self._if_create(name, ether, mtu)
-        elif ether is not None:
-            ifp.lladdr = parse_mac(ether)
+        elif lladdr is not None:
+            # if_setlladdr: an interface that is up announces each of its
+            # IPv4 addresses from the new MAC (arp_ifinit).
+            ifp.lladdr = lladdr
+            from kstack.netinet.if_ether import arp_lladdr_changed
+
+            arp_lladdr_changed(ifp)
         if mtu is not None:
-            if not 72 <= mtu <= 65535:  # ether_ioctl: ETHERMIN + header .. a sane maximum
-                raise OSError(errno.EINVAL, f"bad MTU {mtu}")
             ifp.mtu = mtu
-        if fib is not None:
-            if not 0 <= fib < self.kernel.fibs:
-                raise OSError(errno.EINVAL, f"fib {fib} out of range")
-            ifp.fib = fib
+        if fibnum is not None:
+            ifp.fib = fibnum
         if addr is not None:
-            a, plen = parse_prefix(addr)
             if delete:
                 for ia in ifp.addrs_in:
                     if ia.addr == a:
@@ -559,7 +574,6 @@ class VNet:
                 replace = not alias and ifp.addrs_in and all(ia.addr != a for ia in ifp.addrs_in)
                 if replace:
                     inet.in_deladdr(self, ifp.addrs_in[0])
-                bcast = aton(broadcast) if broadcast is not None else None
                 inet.in_addaddr(self, ifp, a, plen, bcast)
         if down and ifp.flags & IFF_UP:
             ifp.flags &= ~IFF_UP
@@ -574,49 +588,76 @@ class VNet:
         dest: str,
         gateway: str | None = None,
         *,
-        fib: int = 0,
+        fib: int | None = None,
         mtu: int = 0,
         blackhole: bool = False,
         reject: bool = False,
         iface: str | None = None,
     ) -> None:
-        """route add: "default", a prefix, or a host, via a gateway (which
-        must be on a connected network) or an interface."""
-        if not 0 <= fib < self.kernel.fibs:
-            raise OSError(errno.EINVAL, f"fib {fib} out of range")
-        if dest == "default":
-            d, plen = 0, 0
-        else:
-            d, plen = parse_prefix(dest)
+        """route add: "default", a prefix, or a host, via a gateway or an
+        interface. ``blackhole`` / ``reject`` only act on a route through
+        lo0 (looutput): without a gateway the route goes there; through a
+        gateway on an Ethernet the flags show but packets go out anyway.
+
+        ``fib``: the table, the process FIB when not given (a routing
+        socket uses its creator's FIB); EINVAL for a FIB the kernel does
+        not have. The gateway must be on a connected network or reachable
+        by a route of that FIB other than the default (ifa_ifwithroute_fib);
+        ENETUNREACH otherwise. ``mtu``: rmx_mtu, an int that fits the
+        kernel's u_long (EINVAL if negative or larger); 0 takes the
+        interface's MTU (in_addroute). EEXIST when the table has the route."""
+        fibnum = self.kernel.fibnum(fib, what="route add")
+        if isinstance(mtu, bool) or not isinstance(mtu, int):
+            raise TypeError(f"mtu must be an int, not {type(mtu).__name__}")
+        if not 0 <= mtu <= 0xFFFF_FFFF_FFFF_FFFF:
+            raise OSError(errno.EINVAL, f"mtu {mtu}: not a u_long")
+        if gateway is not None and not isinstance(gateway, str):
+            raise TypeError(f"a gateway is a str, not {type(gateway).__name__}")
+        if iface is not None and not isinstance(iface, str):
+            raise TypeError(f"iface must be a str, not {type(iface).__name__}")
+        d, plen = (0, 0) if dest == "default" else parse_prefix(dest)
+        gw = aton(gateway) if gateway is not None else 0
         d &= prefix_mask(plen)
-        table = self.rt[fib]
+        table = self.rt[fibnum]
         flags = RTF_UP | RTF_STATIC | (RTF_HOST if plen == 32 else 0)
         if blackhole:
             flags |= RTF_BLACKHOLE
         if reject:
             flags |= RTF_REJECT
-        if blackhole or reject:
+        if gateway is None and (blackhole or reject):
+            # As route(8) with the usual gateway 127.0.0.1: through lo0,
+            # whose output is where the two flags take effect (looutput).
             ifp = self.lo0
             ifa = self.lo0.addrs_in[0] if self.lo0.addrs_in else None
-            gw = aton(gateway) if gateway else 0
-            if gw:
-                flags |= RTF_GATEWAY
-            rt = Rtentry(d, plen, ifp, ifa, flags, gateway=gw, mtu=mtu or ifp.mtu)
+            rt = Rtentry(d, plen, ifp, ifa, flags, mtu=mtu or ifp.mtu)
         elif gateway is not None:
-            gw = aton(gateway)
+            # ifa_ifwithnet: the address whose network holds the gateway,
+            # the most specific one; else a route of this FIB to it.
             via = None
-            for ia in self.in_ifaddrhead:
-                if ia.ifp.flags & IFF_UP and (gw & ia.mask) == ia.subnet:
-                    via = ia
-                    break
+            for ifn in self.ifnets:
+                for ia in ifn.addrs_in:
+                    up = ia.ifp.flags & IFF_UP
+                    if up and (gw & ia.mask) == ia.subnet and (via is None or ia.plen > via.plen):
+                        via = ia
             if via is None:
-                raise OSError(errno.ENETUNREACH, f"gateway {gateway} is not on a connected network")
-            if gw == via.addr:
+                to_gw = table.lookup(gw)
+                if to_gw is not None and to_gw.dst != 0 and to_gw.ifa is not None:
+                    via = to_gw.ifa
+                    gw_ifp = to_gw.ifp
+                else:
+                    raise OSError(
+                        errno.ENETUNREACH,
+                        f"gateway {gateway} is not on a connected network, "
+                        f"nor reached by a route of FIB {fibnum} but the default",
+                    )
+            else:
+                gw_ifp = via.ifp
+            if gw == via.addr and not gw_ifp.flags & IFF_LOOPBACK:
                 # Routing "via" our own address is an interface route.
-                rt = Rtentry(d, plen, via.ifp, via, flags, mtu=mtu or via.ifp.mtu)
+                rt = Rtentry(d, plen, gw_ifp, via, flags, mtu=mtu or gw_ifp.mtu)
             else:
                 rt = Rtentry(
-                    d, plen, via.ifp, via, flags | RTF_GATEWAY, gateway=gw, mtu=mtu or via.ifp.mtu
+                    d, plen, gw_ifp, via, flags | RTF_GATEWAY, gateway=gw, mtu=mtu or gw_ifp.mtu
                 )
         elif iface is not None:
             ifp = self.iface(iface)
@@ -627,28 +668,43 @@ class VNet:
                 errno.EINVAL, "route needs a gateway, an interface, -blackhole or -reject"
             )
         if not table.add(rt):
-            raise OSError(errno.EEXIST, f"route {dest} already in table {fib}")
+            raise OSError(errno.EEXIST, f"route {dest} already in table {fibnum}")
 
-    def route_delete(self, dest: str, *, fib: int = 0) -> None:
-        if dest == "default":
-            d, plen = 0, 0
-        else:
-            d, plen = parse_prefix(dest)
-        if self.rt[fib].delete(d, plen) is None:
-            raise OSError(errno.ESRCH, f"route {dest} not in table {fib}")
+    def route_delete(self, dest: str, *, fib: int | None = None) -> None:
+        """route delete from ``fib`` (the process FIB when not given): any
+        route, an interface route included; ESRCH when the table has no
+        route to exactly that destination and mask."""
+        fibnum = self.kernel.fibnum(fib, what="route delete")
+        d, plen = (0, 0) if dest == "default" else parse_prefix(dest)
+        if self.rt[fibnum].delete(d & prefix_mask(plen), plen) is None:
+            raise OSError(errno.ESRCH, f"route {dest} not in table {fibnum}")
 
-    def route_get(self, dest: str, fib: int = 0) -> RouteInfo | None:
-        if not 0 <= fib < self.kernel.fibs:
-            raise OSError(errno.EINVAL, f"fib {fib} out of range")
-        rt = self.rt[fib].lookup(aton(dest))
-        return None if rt is None else _route_info(rt)
+    def route_get(self, dest: str, fib: int | None = None) -> RouteInfo | None:
+        """route get: the route ``dest`` takes in ``fib`` (the process FIB
+        when not given), or None when there is none."""
+        fibnum = self.kernel.fibnum(fib, what="route get")
+        if not isinstance(dest, str):
+            raise TypeError(f"an address is a str, not {type(dest).__name__}")
+        # RTM_GET matches without using the route: no rts_unreach on a
+        # miss, no expiry pushed back (rn_lookup, not in_matroute).
+        rt = self.rt[fibnum].match(0 if dest == "default" else aton(dest))
+        return None if rt is None else route_info(rt, self.kernel.clock.time_uptime)
 
-    def routes(self, fib: int = 0) -> list[RouteInfo]:
-        entries = sorted(self.rt[fib].entries(), key=lambda r: (r.dst, r.plen))
-        return [_route_info(rt) for rt in entries]
+    def routes(self, fib: int | None = None) -> list[RouteInfo]:
+        """netstat -rn -F fib: every route of one FIB (the process FIB when
+        not given), ordered by destination."""
+        fibnum = self.kernel.fibnum(fib, what="netstat")
+        entries = sorted(self.rt[fibnum].entries(), key=lambda r: (r.dst, r.plen))
+        up = self.kernel.clock.time_uptime
+        return [route_info(rt, up) for rt in entries]
 
-    def arp_add(self, addr: str, ether: str, iface: str | None = None) -> None:
-        """arp -s: a permanent entry on the interface whose subnet holds it."""
+    def arp_add(
+        self, addr: str, ether: str, iface: str | None = None, *, pub: bool = False
+    ) -> None:
+        """arp -s: a permanent entry on the interface whose subnet holds it
+        (or on ``iface``). ``pub=True`` publishes it (arp -s ... pub): the
+        host answers requests for the address with ``ether`` and announces
+        it with a gratuitous request."""
         from kstack.netinet.if_ether import arp_add_static
 
         a = aton(addr)
@@ -662,16 +718,19 @@ class VNet:
                     break
             else:
                 raise OSError(errno.ENETUNREACH, f"{addr} is not on a connected Ethernet network")
-        arp_add_static(ifp, a, mac)
+        if arp_add_static(ifp, a, mac, pub) is None:
+            raise OSError(errno.ENETUNREACH, f"no route to {addr}")
 
     def arp_table(self) -> dict[str, tuple[str | None, str, bool]]:
-        """addr -> (mac or None, ifname, permanent)."""
+        """arp -an: addr -> (mac, or None while unresolved, ifname,
+        permanent). The interfaces' own addresses are listed too, as
+        permanent entries with the interface's MAC."""
         from kstack.net.if_var import format_mac
 
         out = {}
         for ifp in self.ifnets:
             for addr, lle in ifp.lle.items():
-                mac = lle.mac  # type: ignore[attr-defined]
+                mac = lle.mac if lle.valid else None  # type: ignore[attr-defined]
                 out[ntoa(addr)] = (format_mac(mac) if mac else None, ifp.name, lle.static)  # type: ignore[attr-defined]
         return out
 
@@ -695,10 +754,19 @@ class VNet:
         }
         if proto is None:
             return {k: b.snapshot() for k, b in blocks.items()}
+        if proto == "arp":
+            # struct arpstat (netstat -s -p arp). Not in the all-protocols
+            # dict, whose deltas describe the IP layer.
+            return self.arpstat.snapshot()
+        if proto == "route":
+            # struct rtstat (netstat -rs), also by name only.
+            return self.rtstat.snapshot()
         try:
             return blocks[proto].snapshot()
         except KeyError:
-            raise ValueError(f"unknown protocol {proto!r} (ip, icmp, udp, igmp)") from None
+            raise ValueError(
+                f"unknown protocol {proto!r} (ip, icmp, udp, igmp, arp, route)"
+            ) from None
 
     # -- packets in and out -------------------------------------------------
 
@@ -764,17 +832,6 @@ class VNet:
 
     def interfaces(self) -> Iterable[Ifnet]:
         return list(self.ifnets)
-
-
-def _route_info(rt: Rtentry) -> RouteInfo:
-    return RouteInfo(
-        prefix=rt.prefix,
-        gateway=ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else None,
-        ifname=rt.ifp.name,
-        mtu=rt.mtu,
-        flags=rt.flag_letters,
-        ifaddr=ntoa(rt.ifa.addr) if rt.ifa is not None and not rt.self_route else None,
-    )
 
 
 def _tcp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:

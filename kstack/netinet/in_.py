@@ -2,11 +2,14 @@
 
 The file is in_.py because ``in`` is a Python keyword.
 
-Adding an address installs the connected prefix route (in every FIB while
-``net.add_addr_allfibs`` is 1) and a host route for the address itself
-through lo0 (``ifa_add_loopback_route``), then announces the address with a
-gratuitous ARP request. Bringing an interface down withdraws both routes and
-flushes its dynamic ARP entries; bringing it up puts the routes back.
+Adding an address announces it with a gratuitous ARP request, installs the
+connected prefix route (in every FIB while ``net.add_addr_allfibs`` is
+non-zero, else only in the FIB of the process adding it; an address whose
+prefix already has a route shares that route) and a host route for the
+address itself through lo0 (``ifa_add_loopback_route``, FIB 0 only).
+Removing an address, or bringing its interface down, hands the prefix route
+over to another address with the same prefix or withdraws it with the
+prefix's ARP entries; bringing the interface up puts the routes back.
 """
 
 from __future__ import annotations
@@ -113,31 +116,96 @@ def _route_prefix(ia: InIfaddr) -> tuple[int, int]:
     return ia.subnet, ia.plen
 
 
-def _prefix_route_add(vnet: VNet, ia: InIfaddr) -> None:
-    """rtinit(RTM_ADD) for the connected prefix: a host route on a loopback
-    interface, else the prefix with the address's mask (a /32 address on an
-    Ethernet gets a /32 prefix route, not a host route)."""
+def _is_host(ia: InIfaddr) -> bool:
+    """rtinitflags(): a loopback address's route is a host route."""
+    return bool(ia.ifp.flags & IFF_LOOPBACK)
+
+
+def _addr_fibs(vnet: VNet) -> range | tuple[int]:
+    """rtinit1's tables for an address route being added: all of them while
+    net.add_addr_allfibs is non-zero, else the FIB of the process adding it."""
+    k = vnet.kernel
+    if int(k.sc["net.add_addr_allfibs"]):
+        return range(len(vnet.rt))
+    return (k.proc_fibnum,)
+
+
+def _rtinit_add(vnet: VNet, ia: InIfaddr) -> int:
+    """rtinit(RTM_ADD) for the address's prefix (a host route on a loopback
+    interface; a /32 address on an Ethernet gets a /32 prefix route, not a
+    host route). Every table is tried; a table that already holds a route
+    to the prefix fails with EEXIST, which is returned, and the tables
+    where the insert worked keep their route."""
     ifp = ia.ifp
     dst, plen = _route_prefix(ia)
-    flags = RTF_UP | (RTF_HOST if ifp.flags & IFF_LOOPBACK else 0)
-    fibs = (
-        range(vnet.kernel.fibs)
-        if int(vnet.kernel.sc["net.add_addr_allfibs"])
-        else (vnet.kernel.proc_fibnum,)
-    )
-    for fib in fibs:
-        vnet.rt[fib].add(Rtentry(dst, plen, ifp, ia, flags, mtu=ifp.mtu))
-    ia.has_route = True
+    flags = RTF_UP | (RTF_HOST if _is_host(ia) else 0)
+    err = 0
+    for fib in _addr_fibs(vnet):
+        if not vnet.rt[fib].add(Rtentry(dst, plen, ifp, ia, flags, mtu=ifp.mtu)):
+            err = errno.EEXIST
+    return err
 
 
-def _prefix_route_del(vnet: VNet, ia: InIfaddr) -> None:
+def _rtinit_del(vnet: VNet, ia: InIfaddr) -> bool:
+    """rtinit(RTM_DELETE): from every FIB, the prefix route this address
+    installed (a route to the prefix through another address, or one
+    deleted by hand, is left alone). False when no table had it."""
     dst, plen = _route_prefix(ia)
-    host = bool(ia.ifp.flags & IFF_LOOPBACK)
+    host = _is_host(ia)
+    done = False
     for table in vnet.rt:
         rt = table.get(dst, plen, host)
         if rt is not None and rt.ifa is ia:
             table.remove(rt)
-    ia.has_route = False
+            done = True
+    return done
+
+
+def in_addprefix(vnet: VNet, target: InIfaddr) -> int:
+    """Install the prefix route of a new address unless another address
+    with the same prefix (and mask) already holds one: the two then share
+    it and only the holder is marked (IFA_ROUTE). Returns rtinit's errno."""
+    host = _is_host(target)
+    prefix = target.addr if host else target.subnet
+    mask = 0 if host else target.mask
+    for ia in vnet.in_ifaddrhead:
+        if _is_host(ia):
+            if ia.addr != prefix:
+                continue
+        elif ia.subnet != prefix or ia.mask != mask:
+            continue
+        if ia.has_route:
+            return 0
+    err = _rtinit_add(vnet, target)
+    if not err:
+        target.has_route = True
+    return err
+
+
+def in_scrubprefix(vnet: VNet, target: InIfaddr, *, keep_static: bool, why: str = "") -> None:
+    """Withdraw an address's prefix route. If another address of an
+    interface that is up has the same prefix and no route of its own, the
+    route is handed over to it (deleted, then added for that address, in
+    the FIBs an address route goes to now) and the ARP entries stay;
+    otherwise the ARP entries of the prefix are flushed (permanent ones
+    kept when ``keep_static``) and the route is deleted from every FIB."""
+    if not target.has_route:
+        return
+    prefix = target.addr if _is_host(target) else target.subnet
+    for ia in vnet.in_ifaddrhead:
+        p = ia.addr if _is_host(ia) else ia.subnet
+        if p != prefix or not ia.ifp.flags & IFF_UP or ia.has_route:
+            continue
+        if _rtinit_del(vnet, target):
+            target.has_route = False
+        if not _rtinit_add(vnet, ia):
+            ia.has_route = True
+        return
+    from kstack.netinet.if_ether import arp_ifdown
+
+    arp_ifdown(target.ifp, target, keep_static=keep_static, why=why)
+    if _rtinit_del(vnet, target):
+        target.has_route = False
 
 
 def ifa_add_loopback_route(vnet: VNet, ia: InIfaddr) -> None:
@@ -191,12 +259,19 @@ def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | No
     vnet.in_ifaddrhead.append(ia)
     vnet.in_ifaddrhash.setdefault(addr, []).append(ia)
     if ifp.flags & IFF_UP:
-        _prefix_route_add(vnet, ia)
-        ifa_add_loopback_route(vnet, ia)
         if ifp.type == IFT_ETHER:
+            # SIOCSIFADDR reaches the driver (arp_ifinit) before in_ifinit
+            # installs any route.
             from kstack.netinet.if_ether import arp_ifinit
 
             arp_ifinit(ifp, ia)
+        err = in_addprefix(vnet, ia)
+        if err:
+            # in_control: a new address whose prefix route cannot be added
+            # is taken off again; the FIBs that did take the route keep it.
+            _unlink(vnet, ia)
+            raise OSError(err, f"{ia}: a route to its prefix is already in the table")
+        ifa_add_loopback_route(vnet, ia)
     if first and ifp.flags & IFF_MULTICAST and ifp.ii_allhosts is None:
         # The first address joins the all-hosts group (never reported).
         from kstack.netinet.in_mcast import in_joingroup
@@ -205,21 +280,38 @@ def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | No
     return ia
 
 
-def in_deladdr(vnet: VNet, ia: InIfaddr) -> None:
-    """SIOCDIFADDR: routes and ARP entries of the prefix go with it."""
-    from kstack.netinet.if_ether import arp_ifdown
+def in_ifadown(vnet: VNet, ia: InIfaddr, *, delete: bool) -> None:
+    """in_ifadown (in_rmx.c): from every FIB, the routes that use the
+    address (rt_ifa), static ones only when ``delete`` (the address is
+    being removed; not when its interface goes down). The lo0 route of the
+    address is not among them: its rt_ifa is lo0's link-level address."""
+    for table in vnet.rt:
+        for rt in table.entries():
+            if rt.ifa is ia and not rt.self_route and (delete or not rt.flags & RTF_STATIC):
+                table.remove(rt)
+    ia.has_route = False
 
-    ifp = ia.ifp
-    _prefix_route_del(vnet, ia)
-    ifa_del_loopback_route(vnet, ia)
-    arp_ifdown(ifp, ia, keep_static=False)
-    ifp.addrs_in.remove(ia)
+
+def _unlink(vnet: VNet, ia: InIfaddr) -> None:
+    ia.ifp.addrs_in.remove(ia)
     vnet.in_ifaddrhead.remove(ia)
     lst = vnet.in_ifaddrhash.get(ia.addr, [])
     if ia in lst:
         lst.remove(ia)
     if not lst:
         vnet.in_ifaddrhash.pop(ia.addr, None)
+
+
+def in_deladdr(vnet: VNet, ia: InIfaddr) -> None:
+    """SIOCDIFADDR: the address's lo0 route goes, and its prefix route
+    with the prefix's ARP entries, unless another address takes the route
+    over (in_scrubprefix); then every other route using the address, in
+    every FIB, static ones included (in_ifadown)."""
+    ifp = ia.ifp
+    ifa_del_loopback_route(vnet, ia)
+    in_scrubprefix(vnet, ia, keep_static=False, why="address deleted")
+    in_ifadown(vnet, ia, delete=True)
+    _unlink(vnet, ia)
     if not ifp.addrs_in and ifp.ii_allhosts is not None:
         # The last address leaves the all-hosts group, without a report.
         from kstack.netinet.in_mcast import in_leavegroup
@@ -229,15 +321,15 @@ def in_deladdr(vnet: VNet, ia: InIfaddr) -> None:
 
 
 def in_ifdown(vnet: VNet, ifp: Ifnet) -> None:
-    """PRC_IFDOWN (rip_ctlinput): withdraw the prefix and loopback routes and
-    flush dynamic ARP entries; static ones stay while the address does."""
-    from kstack.netinet.if_ether import arp_ifdown
-
+    """PRC_IFDOWN (rip_ctlinput): withdraw the prefix and loopback routes
+    (the prefix route may move to another interface, in_scrubprefix) and
+    the dynamic routes using the address (in_ifadown); flush dynamic ARP
+    entries, static ones stay while the address does."""
     keep_static = vnet.kernel.profile.arp_static_survives_ifdown
     for ia in ifp.addrs_in:
         if ia.has_route:
-            arp_ifdown(ifp, ia, keep_static=keep_static)
-            _prefix_route_del(vnet, ia)
+            in_scrubprefix(vnet, ia, keep_static=keep_static, why="interface down")
+            in_ifadown(vnet, ia, delete=False)
             ifa_del_loopback_route(vnet, ia)
 
 
@@ -246,6 +338,9 @@ def in_ifup(vnet: VNet, ifp: Ifnet) -> None:
     fix, the loopback route of each address."""
     for ia in ifp.addrs_in:
         if not ia.has_route:
-            _prefix_route_add(vnet, ia)
+            # rtinit directly, not in_addprefix: a prefix whose route another
+            # address holds meanwhile stays with that address (EEXIST).
+            if not _rtinit_add(vnet, ia):
+                ia.has_route = True
             if vnet.kernel.profile.ifup_restores_loopback_route:
                 ifa_add_loopback_route(vnet, ia)

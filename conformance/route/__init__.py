@@ -1,0 +1,1 @@
+"""Routing: FIBs, interface address routes, route(8) and MTU configuration."""
