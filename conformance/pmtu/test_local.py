@@ -132,24 +132,37 @@ def test_broadcast_that_fits_goes_out():
     assert fr[:6] == b"\xff" * 6 and len(fr) == 14 + 1500
 
 
+def _hdrincl_socket(k):  # type: ignore[no-untyped-def]
+    s = k.socket(S.AF_INET, S.SOCK_RAW, 253)
+    s.setsockopt(S.IPPROTO_IP, S.IP_HDRINCL, 1)
+    return s
+
+
+def _hdrincl(ip_off: int, src: str) -> bytes:
+    """A 20-byte header for 1500 bytes to FAR, protocol 253, ID 0x1234, as
+    a 9.0 amd64 program writes it: ip_len and ip_off in host (little-endian)
+    order."""
+    hdr = bytearray(20)
+    hdr[0] = 0x45
+    hdr[2:4] = (1500).to_bytes(2, "little")
+    hdr[4:6] = b"\x12\x34"
+    hdr[6:8] = ip_off.to_bytes(2, "little")
+    hdr[8] = 64
+    hdr[9] = 253
+    hdr[12:16] = bytes(int(x) for x in src.split("."))
+    hdr[16:20] = bytes(int(x) for x in FAR.split("."))
+    return bytes(hdr)
+
+
 def test_raw_hdrincl_df_too_big(delta):
     """rip_output (IP_HDRINCL) -> ip_output(IP_RAWOUTPUT): ip_off DF (host
     order on 9.0 amd64) and 1500 bytes on em1 with MTU 1400 -> EMSGSIZE,
     ips_rawout+1 and ips_cantfrag+1; nothing sent."""
     k = router()
     k.ifconfig("em1", mtu=1400)
-    s = k.socket(S.AF_INET, S.SOCK_RAW, 253)
-    s.setsockopt(S.IPPROTO_IP, S.IP_HDRINCL, 1)
-    hdr = bytearray(20)
-    hdr[0] = 0x45
-    hdr[2:4] = (1500).to_bytes(2, "little")
-    hdr[4:6] = b"\x12\x34"
-    hdr[6:8] = (0x4000).to_bytes(2, "little")
-    hdr[8] = 64
-    hdr[9] = 253
-    hdr[16:20] = bytes(int(x) for x in FAR.split("."))
+    s = _hdrincl_socket(k)
     with delta(k) as d, pytest.raises(OSError) as e:
-        s.sendto(bytes(hdr) + bytes(1480), (FAR, 0))
+        s.sendto(_hdrincl(0x4000, "0.0.0.0") + bytes(1480), (FAR, 0))
     assert e.value.errno == errno.EMSGSIZE
     assert d == {"ip": {"ips_rawout": 1, "ips_cantfrag": 1}}
     assert k.transmitted("em1") == []
@@ -160,19 +173,10 @@ def test_raw_hdrincl_without_df_fragmented(delta):
     at 1400: (1400 - 20) & ~7 = 1376 data bytes, then 104."""
     k = router()
     k.ifconfig("em1", mtu=1400)
-    s = k.socket(S.AF_INET, S.SOCK_RAW, 253)
-    s.setsockopt(S.IPPROTO_IP, S.IP_HDRINCL, 1)
-    hdr = bytearray(20)
-    hdr[0] = 0x45
-    hdr[2:4] = (1500).to_bytes(2, "little")
-    hdr[4:6] = b"\x12\x34"
-    hdr[8] = 64
-    hdr[9] = 253
-    hdr[12:16] = bytes(int(x) for x in HOST1.split("."))
-    hdr[16:20] = bytes(int(x) for x in FAR.split("."))
+    s = _hdrincl_socket(k)
     body = bytes(range(256)) * 5 + bytes(200)
     with delta(k) as d:
-        s.sendto(bytes(hdr) + body, (FAR, 0))
+        s.sendto(_hdrincl(0, HOST1) + body, (FAR, 0))
     assert d == {"ip": {"ips_rawout": 1, "ips_fragmented": 1, "ips_ofragments": 2}}
     whole = bytes(IP(src=HOST1, dst=FAR, id=0x1234, ttl=64, proto=253) / Raw(body))
     assert [f[14:] for f in k.transmitted("em1")] == _fragments(whole, 1400, b"")

@@ -279,4 +279,6 @@ __all__ = [
     "assert_frame",
     "hdrincl",
     "oserr",
+    "host",
+    "router",
 ]
