@@ -105,6 +105,15 @@ class Profile:
     # wording) and net.link.ether.inet.log_arp_permanent_modify honoured;
     # merged to stable/9 in March 2012 (r233265), after 9.0.
     arp_log_rework: bool = False
+    # getsockopt(SO_PROTOCOL) (alias SO_PROTOTYPE): the socket's protocol.
+    # Added to head in February 2012, after 9.0, and in 9.1; 9.0 answers
+    # ENOPROTOOPT.
+    so_protocol: bool = False
+    # IP_RECVTOS: the TOS byte as a control message on UDP and raw sockets
+    # (head 2012-06-12, "Add a IP_RECVTOS socket option ... Much like
+    # IP_RECVTTL does for TTL", MFC after 3 days: in 9.1). 9.0 answers
+    # ENOPROTOOPT.
+    ip_recvtos: bool = False
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -123,13 +132,21 @@ def _add(p: Profile) -> Profile:
 
 FREEBSD_9_0 = _add(Profile("9.0", "FreeBSD 9.0-RELEASE (stable/9, January 2012), GENERIC amd64"))
 _add(
-    FREEBSD_9_0.derive("9.1", description="FreeBSD 9.1-RELEASE, GENERIC amd64", arp_log_rework=True)
+    FREEBSD_9_0.derive(
+        "9.1",
+        description="FreeBSD 9.1-RELEASE, GENERIC amd64",
+        arp_log_rework=True,
+        so_protocol=True,
+        ip_recvtos=True,
+    )
 )
 _add(
     FREEBSD_9_0.derive(
         "9.3",
         description="FreeBSD 9.3-RELEASE, GENERIC amd64",
         icmp_error_clears_ip_off=True,
+        so_protocol=True,
+        ip_recvtos=True,
         arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
@@ -142,6 +159,8 @@ _add(
         "with ip_len/ip_off byte-swapped",
         raw_ip_header=RAW_HDR_10,
         icmp_error_clears_ip_off=True,
+        so_protocol=True,
+        ip_recvtos=True,
         arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
@@ -153,6 +172,8 @@ _add(
         description="FreeBSD 11.0: raw sockets see the header untouched, network order",
         raw_ip_header=RAW_HDR_11,
         icmp_error_clears_ip_off=True,
+        so_protocol=True,
+        ip_recvtos=True,
         arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
@@ -205,6 +226,8 @@ SWITCHES: dict[str, str] = {
     "IPFIREWALL_FORWARD (9.3 on)",
     "arp_log_rework": "ARP log lines as reworded for 9.1, and log_arp_permanent_modify "
     "honoured (9.1 on)",
+    "so_protocol": "getsockopt(SO_PROTOCOL) answers the protocol (9.1 on; 0 = ENOPROTOOPT)",
+    "ip_recvtos": "IP_RECVTOS exists: the TOS as a control message (9.1 on; 0 = ENOPROTOOPT)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

@@ -299,6 +299,7 @@ def test_recvttl(k):
     assert s.recvmsg(2048, 256)[1] == [(S.IPPROTO_IP, S.IP_RECVTTL, b"\x09")]
 
 
+@pytest.mark.parametrize("profile", ["9.1"], indirect=True)
 def test_recvtos(k):
     """ip_savecontrol (netinet/ip_input.c, 9.1): IP_RECVTOS = one byte ip_tos."""
     s = _raw(k)
@@ -334,10 +335,12 @@ def test_so_timestamp_virtual_clock(k):
     assert s.recvmsg(2048, 256)[1] == [(S.SOL_SOCKET, S.SCM_TIMESTAMP, tv)]
 
 
+@pytest.mark.parametrize("profile", ["9.1"], indirect=True)
 def test_control_message_order(k):
     """ip_savecontrol (netinet/ip_input.c): order SCM_TIMESTAMP,
     IP_RECVDSTADDR, IP_RECVTTL, IP_RECVIF, IP_RECVTOS regardless of the
-    order the options were set; IP_RECVOPTS produces nothing."""
+    order the options were set; IP_RECVOPTS produces nothing (9.1, which
+    has IP_RECVTOS)."""
     s = _raw(k)
     for opt in (S.IP_RECVTOS, S.IP_RECVIF, S.IP_RECVTTL, S.IP_RECVDSTADDR, S.IP_RECVOPTS):
         s.setsockopt(S.IPPROTO_IP, opt, 1)

@@ -40,9 +40,12 @@ def test_defaults(k):
         S.IP_RECVDSTADDR,
         S.IP_RECVTTL,
         S.IP_RECVIF,
-        S.IP_RECVTOS,
     ):
         assert s.getsockopt(IP, opt) == 0
+    # IP_RECVTOS came with 9.1 (head 2012-06-12): 9.0's ip_ctloutput has no
+    # case for it.
+    assert _err(s.getsockopt, IP, S.IP_RECVTOS) == errno.ENOPROTOOPT
+    assert _err(s.setsockopt, IP, S.IP_RECVTOS, 1) == errno.ENOPROTOOPT
 
 
 def test_hdrincl_get_returns_flag_bit(k):
@@ -117,9 +120,10 @@ def test_minttl_range(k):
         S.IP_ONESBCAST,
     ],
 )
+@pytest.mark.parametrize("profile", ["9.1"], indirect=True)
 def test_flag_options_normalised(k, opt):
     """ip_ctloutput: IPPROTO_IP flag options read back as 0/1 (OPTBIT),
-    whatever non-zero value was set."""
+    whatever non-zero value was set (9.1, which has IP_RECVTOS)."""
     s = _raw(k)
     s.setsockopt(IP, opt, 7)
     assert s.getsockopt(IP, opt) == 1
@@ -161,10 +165,11 @@ def test_multicast_loop_set(k):
     assert s.getsockopt(IP, S.IP_MULTICAST_LOOP) == 0
 
 
+@pytest.mark.parametrize("profile", ["9.1"], indirect=True)
 def test_so_type_and_protocol(k):
-    """sogetopt (kern/uipc_socket.c): SO_TYPE 3; SO_PROTOCOL is the protosw's
-    protocol: 255 for SOCK_RAW protocol 0 (the IPPROTO_RAW entry), 1 for
-    ICMP, 0 for a protocol with no entry of its own (raw wildcard)."""
+    """sogetopt (kern/uipc_socket.c, 9.1): SO_TYPE 3; SO_PROTOCOL is the
+    protosw's protocol: 255 for SOCK_RAW protocol 0 (the IPPROTO_RAW entry),
+    1 for ICMP, 0 for a protocol with no entry of its own (raw wildcard)."""
     assert _raw(k).getsockopt(S.SOL_SOCKET, S.SO_TYPE) == S.SOCK_RAW
     assert _raw(k, 0).getsockopt(S.SOL_SOCKET, S.SO_PROTOCOL) == 255
     assert _raw(k, 1).getsockopt(S.SOL_SOCKET, S.SO_PROTOCOL) == 1

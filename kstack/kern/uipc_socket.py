@@ -597,6 +597,8 @@ def sogetopt(so: Socket, level: int, name: int, inbuf: bytes = b"") -> tuple[int
     if name == S.SO_TYPE:
         return 0, ib(so.type)
     if name == S.SO_PROTOCOL:
+        if not so.vnet.kernel.profile.so_protocol:
+            return errno.ENOPROTOOPT, b""  # 9.0: no such option yet
         return 0, ib(so.pr_protocol)
     if name == S.SO_ERROR:
         err, so.so_error = so.so_error, 0

@@ -90,6 +90,8 @@ def ip_ctloutput(so: Socket, is_set: bool, level: int, name: int, raw: bytes) ->
                 inp.fibnum = so.so_fibnum
                 return 0, b""
         return errno.EINVAL, b""
+    if name == S.IP_RECVTOS and not so.vnet.kernel.profile.ip_recvtos:
+        return errno.ENOPROTOOPT, b""  # 9.0: no such option yet
 
     if is_set:
         if name in (S.IP_OPTIONS,):
