@@ -114,6 +114,11 @@ class Profile:
     # IP_RECVTTL does for TTL", MFC after 3 days: in 9.1). 9.0 answers
     # ENOPROTOOPT.
     ip_recvtos: bool = False
+    # udp_output takes an IP_TOS control message (one byte) for one
+    # datagram. Absent in head of February 2011 and in mid-2012 project
+    # branches, present in 9.1 (revision unverified); 9.0's udp_output
+    # answers it ENOPROTOOPT like any unknown control message.
+    udp_tos_cmsg: bool = False
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -138,6 +143,7 @@ _add(
         arp_log_rework=True,
         so_protocol=True,
         ip_recvtos=True,
+        udp_tos_cmsg=True,
     )
 )
 _add(
@@ -147,6 +153,7 @@ _add(
         icmp_error_clears_ip_off=True,
         so_protocol=True,
         ip_recvtos=True,
+        udp_tos_cmsg=True,
         arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
@@ -161,6 +168,7 @@ _add(
         icmp_error_clears_ip_off=True,
         so_protocol=True,
         ip_recvtos=True,
+        udp_tos_cmsg=True,
         arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
@@ -174,6 +182,7 @@ _add(
         icmp_error_clears_ip_off=True,
         so_protocol=True,
         ip_recvtos=True,
+        udp_tos_cmsg=True,
         arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
@@ -228,6 +237,7 @@ SWITCHES: dict[str, str] = {
     "honoured (9.1 on)",
     "so_protocol": "getsockopt(SO_PROTOCOL) answers the protocol (9.1 on; 0 = ENOPROTOOPT)",
     "ip_recvtos": "IP_RECVTOS exists: the TOS as a control message (9.1 on; 0 = ENOPROTOOPT)",
+    "udp_tos_cmsg": "sendmsg on UDP takes an IP_TOS control message (9.1 on; 0 = ENOPROTOOPT)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

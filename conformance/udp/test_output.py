@@ -489,11 +489,19 @@ def test_ttl_sysctl_copied_at_attach(k, match_frame):
     match_frame(f2, _frame(sport=5001, ttl=32, ip_id=BOOT_IP_ID + 1))
 
 
-def test_tos_control_message(k, match_frame):
-    """udp_output: an IP_TOS cmsg (one u_char) overrides inp_ip_tos for this
-    datagram."""
+@pytest.mark.parametrize("profile", ["9.0", "9.1"], indirect=True)
+def test_tos_control_message(k, profile, match_frame):
+    """udp_output: in 9.1 an IP_TOS cmsg (one u_char) overrides inp_ip_tos
+    for this datagram; 9.0's udp_output has no case for it and answers
+    ENOPROTOOPT, sending nothing."""
     s = _bound(k)
     s.setsockopt(S.IPPROTO_IP, S.IP_TOS, 0x10)
+    if profile == "9.0":
+        with pytest.raises(OSError) as e:
+            s.sendmsg([b"hi"], [(S.IPPROTO_IP, S.IP_TOS, b"\x08")], 0, (PEER, 53))
+        assert e.value.errno == errno.ENOPROTOOPT
+        assert k.transmitted("em0") == []
+        return
     s.sendmsg([b"hi"], [(S.IPPROTO_IP, S.IP_TOS, b"\x08")], 0, (PEER, 53))
     (f,) = k.transmitted("em0")
     match_frame(f, _frame(tos=0x08))

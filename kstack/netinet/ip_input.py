@@ -143,6 +143,11 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
         # A source route may have moved the destination.
         dst = int.from_bytes(data[16:20], "big")
 
+    # Greedy RSVP: while an RSVP daemon runs, every RSVP packet is taken
+    # here, whoever it is addressed to.
+    if proto == 46 and vnet.ripcbinfo.rsvp_on:
+        return _deliver(vnet, m, hlen, ip_len, ip_off, ip_id, proto, src, dst, tos)
+
     # Is it for us?
     sc = vnet.sc
     forwarding = sc["net.inet.ip.forwarding"]

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Literal
 from kstack import sock as S
 from kstack.decode import ICMP_NAMES
 from kstack.kern.cred import (
-    PRIV_NETINET_IPFW,
     PRIV_NETINET_MROUTE,
     PRIV_NETINET_RAW,
     priv_check_cred,
@@ -61,6 +60,12 @@ class RawPcbinfo(Pcbinfo):
         super().__init__(vnet, "raw")
         self.exact: dict[tuple[int, int, int], list[Socket]] = {}
         self.wild: list[Socket] = []
+        # The RSVP daemon's socket (V_ip_rsvpd), whether it turned RSVP on
+        # (V_ip_rsvp_on), and the count of what turned it on (V_rsvp_on;
+        # multicast routing's RSVP vifs would count too, but are absent).
+        self.rsvpd: Socket | None = None
+        self.ip_rsvp_on = False
+        self.rsvp_on = 0
 
     def rip_inshash(self, so: Socket) -> None:
         inp = so.inp
@@ -326,6 +331,8 @@ class RawProto:
         return 0
 
     def detach(self, so: Socket) -> None:
+        if so is so.vnet.ripcbinfo.rsvpd:
+            ip_rsvp_done(so.vnet)
         if so.inp.moptions is not None:
             from kstack.netinet.in_mcast import inp_freemoptions
 
@@ -412,13 +419,11 @@ class RawProto:
             else:
                 inp.flags &= ~INP_HDRINCL
             return 0, b""
-        if 40 <= name <= 64:  # IP_FW_* and IP_DUMMYNET*: no firewall loaded
-            if is_set:
-                err = priv_check_cred(so.cred, PRIV_NETINET_IPFW)
-                if err:
-                    return err, b""
+        if 40 <= name <= 64:
+            # IP_FW_* and IP_DUMMYNET*: without ipfw and dummynet loaded
+            # there is nothing to ask, and nothing checks privilege first.
             return errno.ENOPROTOOPT, b""
-        if 100 <= name <= 111:  # MRT_*: no multicast routing
+        if MRT_INIT <= name <= MRT_DEL_BW_UPCALL:  # no multicast routing
             err = priv_check_cred(so.cred, PRIV_NETINET_MROUTE)
             if err:
                 return err, b""
@@ -427,10 +432,53 @@ class RawProto:
             err = priv_check_cred(so.cred, PRIV_NETINET_MROUTE)
             if err:
                 return err, b""
-            if so.type != S.SOCK_RAW or so.inp.ip_p != S.IPPROTO_RSVP:
-                return errno.EOPNOTSUPP, b""
-            return 0, b""
+            if name == S.IP_RSVP_ON:
+                return ip_rsvp_init(so), b""
+            if name == S.IP_RSVP_OFF:
+                return ip_rsvp_done(so.vnet), b""
+            return errno.EINVAL, b""  # RSVP vifs belong to multicast routing
         return ip_ctloutput(so, is_set, level, name, raw)
+
+
+MRT_INIT = 100
+MRT_DEL_BW_UPCALL = 112
+
+
+def ip_rsvp_init(so: Socket) -> int:
+    """IP_RSVP_ON (ip_input.c): a raw RSVP socket becomes the RSVP daemon;
+    one at a time per vnet."""
+    if so.type != S.SOCK_RAW or so.inp.ip_p != S.IPPROTO_RSVP:
+        return errno.EOPNOTSUPP
+    ripcb = so.vnet.ripcbinfo
+    if ripcb.rsvpd is not None:
+        return errno.EADDRINUSE
+    ripcb.rsvpd = so
+    if not ripcb.ip_rsvp_on:
+        ripcb.ip_rsvp_on = True
+        ripcb.rsvp_on += 1
+    return 0
+
+
+def ip_rsvp_done(vnet: VNet) -> int:
+    """IP_RSVP_OFF, or the daemon's socket closing: no daemon any more.
+    Any raw socket may say it."""
+    ripcb = vnet.ripcbinfo
+    ripcb.rsvpd = None
+    if ripcb.ip_rsvp_on:
+        ripcb.ip_rsvp_on = False
+        ripcb.rsvp_on -= 1
+    return 0
+
+
+def rsvp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
+    """rsvp_input: RSVP goes to raw sockets while a daemon has turned RSVP
+    on; otherwise it is freed without a counter."""
+    ripcb = vnet.ripcbinfo
+    if not ripcb.rsvp_on:
+        return Outcome("dropped", "rsvp_input", "", "no RSVP daemon; freed silently")
+    if ripcb.rsvpd is not None:
+        return rip_input(vnet, m, hlen, plen, "RSVP, for the RSVP daemon")
+    return Outcome("dropped", "rsvp_input", "", "RSVP on without a daemon; freed silently")
 
 
 RAW_PROTO = RawProto()

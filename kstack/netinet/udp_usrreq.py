@@ -259,7 +259,7 @@ def udp_output(
             if len(cdata) != 4:
                 return errno.EINVAL
             src_override = int.from_bytes(cdata, "big")
-        elif ctype == IP_TOS:
+        elif ctype == IP_TOS and vnet.kernel.profile.udp_tos_cmsg:
             if len(cdata) != 1:
                 return errno.EINVAL
             tos = cdata[0]
