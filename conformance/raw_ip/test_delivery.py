@@ -1,6 +1,6 @@
 """Which raw sockets get a received packet, the counters, and the control
 messages (rip_input / rip_append in netinet/raw_ip.c, ip_savecontrol in
-netinet/ip_input.c; dossier 2.1-2.2, 4.5, Errata 4; rawhdr.md 4)."""
+netinet/ip_input.c; dossier 2.1-2.2, 4.5, Errata 4; docs/sockets.md)."""
 
 from __future__ import annotations
 
@@ -31,21 +31,21 @@ from kstack.testing import (
 )
 
 
-def _raw(k, proto=253):  # type: ignore[no-untyped-def]
+def _raw(k, proto=253):
     return k.socket(S.AF_INET, S.SOCK_RAW, proto)
 
 
-def _pkt(ttl: int = 64, dst: str = HOST, src: str = PEER, proto: int = 253, **kw):  # type: ignore[no-untyped-def]
+def _pkt(ttl: int = 64, dst: str = HOST, src: str = PEER, proto: int = 253, **kw):
     return from_peer(dst=dst, src=src, proto=proto, ttl=ttl, **kw) / Raw(b"payload!")
 
 
-def _empty(s) -> None:  # type: ignore[no-untyped-def]
+def _empty(s) -> None:
     with pytest.raises(BlockingIOError) as e:
         s.recv(2048)
     assert e.value.errno == errno.EAGAIN
 
 
-def _igmp_report(group: str = "224.1.2.3"):  # type: ignore[no-untyped-def]
+def _igmp_report(group: str = "224.1.2.3"):
     body = bytearray(bytes((0x16, 0, 0, 0)) + bytes(int(x) for x in group.split(".")))
     body[2:4] = checksum(bytes(body)).to_bytes(2, "big")
     mac = "01:00:5e:01:02:03"
@@ -367,8 +367,10 @@ def test_recvopts_alone_gives_nothing(k):
 
 
 def test_control_truncated_ctrunc(k):
-    """kern_recvit (kern/uipc_syscalls.c): a control buffer of 24 bytes
-    holds IP_RECVDSTADDR (CMSG_SPACE 24) but not IP_RECVTTL: MSG_CTRUNC."""
+    """kern_recvit (kern/uipc_syscalls.c): the copy loop runs while the
+    buffer has room. 24 bytes hold IP_RECVDSTADDR (CMSG_SPACE 24) exactly:
+    the loop ends there and IP_RECVTTL is dropped without MSG_CTRUNC. With
+    30 bytes IP_RECVTTL only partly fits: it is cut and MSG_CTRUNC is set."""
     s = _raw(k)
     s.setsockopt(S.IPPROTO_IP, S.IP_RECVDSTADDR, 1)
     s.setsockopt(S.IPPROTO_IP, S.IP_RECVTTL, 1)
@@ -376,6 +378,10 @@ def test_control_truncated_ctrunc(k):
     data, anc, flags, _src = s.recvmsg(2048, 24)
     assert len(data) == 28
     assert anc == [(S.IPPROTO_IP, S.IP_RECVDSTADDR, bytes((192, 0, 2, 1)))]
+    assert flags == 0
+    k.input("em0", _pkt())
+    _data, anc, flags, _src = s.recvmsg(2048, 30)
+    assert anc[0] == (S.IPPROTO_IP, S.IP_RECVDSTADDR, bytes((192, 0, 2, 1)))
     assert flags == S.MSG_CTRUNC
 
 

@@ -17,7 +17,7 @@ from .helpers import UDP_PORT, connected_udp, port_unreach, raw, udp, udp_from_p
 LO = "127.0.0.1"
 
 
-def _pair(k):  # type: ignore[no-untyped-def]
+def _pair(k):
     """A receiver bound to 127.0.0.1:5000 and a sender bound to 127.0.0.1:6000."""
     r = udp(k)
     r.bind((LO, UDP_PORT))
@@ -26,7 +26,7 @@ def _pair(k):  # type: ignore[no-untyped-def]
     return r, c
 
 
-def _loop(k, c, data: bytes) -> None:  # type: ignore[no-untyped-def]
+def _loop(k, c, data: bytes) -> None:
     c.sendto(data, (LO, UDP_PORT))
     k.advance(0)
 
@@ -71,15 +71,16 @@ def test_recvfrom_peer_address(k):
     assert s.recvfrom(100) == (b"wxyz", (PEER, 4444))
 
 
-def test_peek_leaves_datagram_and_no_control(k):
+def test_peek_leaves_datagram_and_copies_control(k):
     """soreceive_generic (UDP falls back to it for MSG_PEEK): the datagram
-    stays queued and no control message is returned; the following plain
-    receive returns the IP_RECVDSTADDR cmsg."""
+    stays queued and copies of its control messages are returned each
+    time; the following plain receive returns them again and dequeues."""
     r, c = _pair(k)
     r.setsockopt(S.IPPROTO_IP, S.IP_RECVDSTADDR, 1)
     _loop(k, c, b"peek")
-    assert r.recvmsg(100, 256, S.MSG_PEEK) == (b"peek", [], S.MSG_PEEK, (LO, 6000))
-    assert r.recvmsg(100, 256, S.MSG_PEEK) == (b"peek", [], S.MSG_PEEK, (LO, 6000))
+    cm = [(S.IPPROTO_IP, S.IP_RECVDSTADDR, pysocket.inet_aton(LO))]
+    assert r.recvmsg(100, 256, S.MSG_PEEK) == (b"peek", cm, S.MSG_PEEK, (LO, 6000))
+    assert r.recvmsg(100, 256, S.MSG_PEEK) == (b"peek", cm, S.MSG_PEEK, (LO, 6000))
     assert r.recvmsg(100, 256) == (
         b"peek",
         [(S.IPPROTO_IP, S.IP_RECVDSTADDR, pysocket.inet_aton(LO))],

@@ -1,5 +1,6 @@
 """bind(2) on UDP sockets: in_pcbbind(), in_pcbbind_setup() and
-in_pcblookup_local() (sockets_9.md sections 8 and 10; dossier 3.3.1)."""
+in_pcblookup_local() in netinet/in_pcb.c (docs/sockets.md, "What the calls
+do": bind; dossier 3.3.1)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ RA = S.SO_REUSEADDR
 RP = S.SO_REUSEPORT
 
 
-def _udp(k, opts=(), uid=0):  # type: ignore[no-untyped-def]
+def _udp(k, opts=(), uid=0):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM, uid=uid)
     for o in opts:
         s.setsockopt(S.SOL_SOCKET, o, 1)
     return s
 
 
-def _errno(fn, *args) -> int:  # type: ignore[no-untyped-def]
+def _errno(fn, *args) -> int:
     try:
         fn(*args)
     except OSError as e:
@@ -59,7 +60,7 @@ def test_reuse_matrix(k, a1, o1, a2, o2, want):
     with any socket on the port whose address is equal or where either is
     ANY; with SO_REUSEADDR only an exact laddr match conflicts; SO_REUSEPORT
     shares an exact match if the existing socket has INP_REUSEPORT
-    (sockets_9.md 8 table)."""
+    (docs/sockets.md, bind)."""
     _udp(k, o1).bind((a1, 5000))
     s = _udp(k, o2)
     assert _errno(s.bind, (a2, 5000)) == want
@@ -193,7 +194,7 @@ def test_rebind_is_einval(k):
 
 def test_bind_after_implicit_bind_is_einval(k):
     """in_pcbbind: a socket implicitly bound by sendto has a local port ->
-    EINVAL (sockets_9.md surprises)."""
+    EINVAL (netinet/in_pcb.c; docs/sockets.md, bind)."""
     s = _udp(k)
     s.sendto(b"x", (PEER, 53))
     assert _errno(s.bind, (ANY, 0)) == errno.EINVAL
@@ -264,11 +265,18 @@ def test_port_zero_unprivileged_gets_ephemeral(k):
     assert 10000 <= port <= 65535
 
 
-@pytest.mark.parametrize("sa_len", [8, 15, 17])
-def test_sa_len_must_be_16(k, sa_len):
-    """in_pcbbind_setup: sa_len != sizeof(struct sockaddr_in) -> EINVAL."""
-    sa = bytes([sa_len, S.AF_INET]) + (5000).to_bytes(2, "big") + bytes(4) + bytes(8)
+@pytest.mark.parametrize("length", [8, 15, 17])
+def test_sa_len_must_be_16(k, length):
+    """getsockaddr (kern/uipc_syscalls.c) sets sa_len to the length of the
+    name passed, then in_pcbbind_setup: sa_len != sizeof(struct
+    sockaddr_in) -> EINVAL. The first byte of the name is not looked at:
+    a 16-byte name whose first byte says 8 binds."""
+    body = bytes([S.AF_INET]) + (5000).to_bytes(2, "big") + bytes(4) + bytes(8)
+    sa = (bytes([16]) + body)[:length] + bytes(max(0, length - 16))
     assert _errno(_udp(k).bind, sa) == errno.EINVAL
+    s = _udp(k)
+    s.bind(bytes([8]) + body)
+    assert s.getsockname() == ("0.0.0.0", 5000)
 
 
 def test_family_not_checked(k):

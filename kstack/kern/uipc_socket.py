@@ -19,6 +19,7 @@ how drivers lay packets out in mbufs and is not modelled.
 from __future__ import annotations
 
 import errno
+import operator
 import struct
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,10 @@ PR_ADDR = 0x02
 PR_CONNREQUIRED = 0x04
 
 _INT_MAX = 0x7FFFFFFF
+_INT_MIN = -0x80000000
+_UINT_MAX = 0xFFFFFFFF
+_SSIZE_MAX = 2**63 - 1
+_SIZE_MAX = 2**64 - 1
 _TICK_US = 1000000 // HZ
 _INT = struct.Struct("<i")
 _INT_BE = struct.Struct(">i")
@@ -119,25 +124,55 @@ class Sockbuf:
         self.cc = 0
 
 
+def c_int(value: Any, what: str, *, lo: int = _INT_MIN, hi: int = _INT_MAX) -> int:
+    """An argument the system call takes as a C integer: an int (anything
+    with ``__index__``, not a bool), else TypeError; ValueError when the C
+    type cannot hold it (by default an ``int``)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not bool")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+    if not lo <= v <= hi:
+        raise ValueError(f"{what} {v} does not fit the kernel's type ({lo}..{hi})")
+    return v
+
+
+SOCK_MAXADDRLEN = 255  # the longest name getsockaddr copies in
+MCLBYTES = 2048  # sockargs: the most control data a send may carry
+
+
 def parse_sockaddr(addr: Any) -> tuple[int, int, int, int]:
     """A user address: (host, port) for AF_INET, or raw sockaddr bytes to
     reach the kernel's checks of sa_len and the family. Returns
-    (sa_len, family, addr, port)."""
+    (sa_len, family, addr, port).
+
+    The host is a dotted quad (inet_pton's rules), "" for INADDR_ANY or
+    "<broadcast>": any other string is OSError(EINVAL). The port is an int
+    0..65535: TypeError for a non-int, ValueError out of range (a
+    sockaddr_in cannot hold it)."""
     from kstack.netinet.ip import aton
 
-    if isinstance(addr, (bytes, bytearray)):
+    if isinstance(addr, (bytes, bytearray, memoryview)):
+        # getsockaddr: the name's length is checked (SOCK_MAXADDRLEN, and
+        # room for sa_len and sa_family), then written into sa_len,
+        # whatever its first byte said.
         b = bytes(addr)
+        if len(b) > SOCK_MAXADDRLEN:
+            raise OSError(errno.ENAMETOOLONG, "sockaddr longer than 255 bytes")
         if len(b) < 2:
             raise OSError(errno.EINVAL, "sockaddr too short")
-        sa_len, family = b[0], b[1]
+        sa_len, family = len(b), b[1]
         port = int.from_bytes(b[2:4], "big") if len(b) >= 4 else 0
         a = int.from_bytes(b[4:8], "big") if len(b) >= 8 else 0
         return sa_len, family, a, port
     if not isinstance(addr, tuple) or len(addr) != 2:
         raise TypeError("AF_INET address must be a tuple (host, port) or sockaddr bytes")
     host, port = addr
-    if not isinstance(port, int) or not 0 <= port <= 0xFFFF:
-        raise OverflowError("port must be 0-65535")
+    if not isinstance(host, str):
+        raise TypeError(f"a host is a str, not {type(host).__name__}")
+    port = c_int(port, "port", lo=0, hi=0xFFFF)
     if host == "":
         host = "0.0.0.0"
     elif host == "<broadcast>":
@@ -150,11 +185,20 @@ def parse_sockaddr(addr: Any) -> tuple[int, int, int, int]:
 
 
 def _payload(data: Any) -> bytes:
+    """What a send takes: bytes-like objects and scapy packets; TypeError
+    for an int (bytes(5) would be five zeros), a str, a list, None."""
     if isinstance(data, bytes):
         return data
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
-    return bytes(data)  # a scapy packet
+    from kstack.net.vnet import frame_bytes
+
+    try:
+        return frame_bytes(data)
+    except TypeError:
+        raise TypeError(
+            f"data to send is a bytes-like object or a packet, not {type(data).__name__}"
+        ) from None
 
 
 class Socket:
@@ -248,13 +292,14 @@ class Socket:
         return 0
 
     def send(self, data: Any, flags: int = 0) -> int:
+        flags = c_int(flags, "flags")
         return self._sosend(_payload(data), None, flags, [])
 
     def sendto(self, data: Any, flags_or_addr: Any, address: Any = None) -> int:
         if address is None:
             flags, address = 0, flags_or_addr
         else:
-            flags = int(flags_or_addr)
+            flags = c_int(flags_or_addr, "flags")
         return self._sosend(_payload(data), parse_sockaddr(address), flags, [])
 
     def sendmsg(
@@ -264,9 +309,31 @@ class Socket:
         flags: int = 0,
         address: Any = None,
     ) -> int:
-        data = b"".join(_payload(b) for b in buffers)
-        control = [(int(lv), int(ty), bytes(d)) for lv, ty, d in ancdata]
+        try:
+            bufs = list(buffers)
+        except TypeError:
+            raise TypeError(f"buffers must be an iterable, not {type(buffers).__name__}") from None
+        data = b"".join(_payload(b) for b in bufs)
+        control: list[Control] = []
+        try:
+            items = list(ancdata)
+        except TypeError:
+            raise TypeError(f"ancdata must be an iterable, not {type(ancdata).__name__}") from None
+        for item in items:
+            if not isinstance(item, tuple) or len(item) != 3:
+                raise TypeError("an ancillary data item is a tuple (level, type, data)")
+            lv, ty, d = item
+            if not isinstance(d, (bytes, bytearray, memoryview)):
+                raise TypeError(f"ancillary data is bytes-like, not {type(d).__name__}")
+            control.append((c_int(lv, "cmsg_level"), c_int(ty, "cmsg_type"), bytes(d)))
+        flags = c_int(flags, "flags")
         sa = parse_sockaddr(address) if address is not None else None
+        if control:
+            # sockargs: the control buffer (each message CMSG_SPACE, the last
+            # CMSG_LEN, as the C library lays them out) fits one cluster.
+            clen = sum(cmsg_space(len(c[2])) for c in control[:-1]) + cmsg_len(len(control[-1][2]))
+            if clen > MCLBYTES:
+                self._raise(errno.EINVAL, "sendmsg")
         return self._sosend(data, sa, flags, control)
 
     def _sosend(
@@ -284,8 +351,11 @@ class Socket:
             self._raise(errno.EDESTADDRREQ, "send")
         clen = sum(cmsg_space(len(c[2])) for c in control)
         if self.pr.sosend_dgram:
-            # sosend_dgram: data and control share the buffer's space.
-            too_big = len(data) > snd.space() - clen
+            # sosend_dgram: data and control share the buffer's space;
+            # MSG_OOB grants 1024 bytes more (and UDP then sends it as any
+            # datagram).
+            space = snd.space() + (1024 if flags & S.MSG_OOB else 0)
+            too_big = len(data) > space - clen
         else:
             # sosend_generic: each alone must fit the buffer.
             too_big = len(data) > snd.hiwat or clen > snd.hiwat
@@ -306,17 +376,27 @@ class Socket:
         self, bufsize: int, ancbufsize: int, flags: int
     ) -> tuple[bytes, list[Control], int, tuple[str, int] | None]:
         """soreceive_dgram / soreceive_generic for one datagram."""
-        self._check()
+        bufsize = c_int(bufsize, "bufsize", lo=-(2**63), hi=_SIZE_MAX)
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
+        ancbufsize = c_int(ancbufsize, "ancbufsize", lo=-(2**63), hi=_UINT_MAX)
+        if ancbufsize < 0:
+            raise ValueError("negative buffer size in recvmsg")
+        flags = c_int(flags, "flags")
+        self._check()
+        if bufsize > _SSIZE_MAX:
+            # kern_recvit: the iovec lengths add up in a ssize_t, and a
+            # total that turns negative is refused.
+            self._raise(errno.EINVAL, "recv")
         rcv = self.so_rcv
         if flags & S.MSG_OOB:
             # soreceive_rcvoob: datagram protocols have no out-of-band data.
             self._raise(
                 errno.EINVAL if self.so_options & S.SO_OOBINLINE else errno.EOPNOTSUPP, "recv"
             )
-        # The returned msg_flags start from the caller's flags (kern_recvit).
-        out_flags = flags & ~S.MSG_EOR
+        # The returned msg_flags are the caller's flags (kern_recvit passes
+        # them in) with what soreceive adds: MSG_EOR included.
+        out_flags = flags
         if not rcv.records:
             if self.so_error:
                 err = self.so_error
@@ -332,13 +412,18 @@ class Socket:
             out_flags |= S.MSG_TRUNC
         anc: list[Control] = []
         room = ancbufsize
-        if flags & S.MSG_PEEK:
-            control = []  # soreceive_generic skips control mbufs when peeking
-        for lv, ty, cd in control:
+        # kern_recvit copies control messages (copies of them when peeking,
+        # soreceive_generic) while the caller's buffer has room: one that
+        # only partly fits is cut and sets MSG_CTRUNC; once the buffer is
+        # full the rest are dropped without it, and without a buffer at all
+        # nothing is said.
+        for lv, ty, cd in control if room > 0 else ():
             need = cmsg_space(len(cd))
             if room >= need:
                 anc.append((lv, ty, cd))
                 room -= need
+                if room == 0:
+                    break
                 continue
             out_flags |= S.MSG_CTRUNC
             if room > 16:
@@ -377,6 +462,7 @@ class Socket:
     def shutdown(self, how: int) -> None:
         """soshutdown: SHUT_RD flushes the receive buffer and keeps the socket
         unable to receive (sorflush leaves SBS_CANTRCVMORE set)."""
+        how = c_int(how, "how")
         self._check()
         if how not in (S.SHUT_RD, S.SHUT_WR, S.SHUT_RDWR):
             self._raise(errno.EINVAL, "shutdown")
@@ -401,10 +487,17 @@ class Socket:
             rcv.state = 0
 
     def close(self) -> None:
+        """soclose: detach from the protocol (pcb lists and hashes, ports,
+        multicast memberships) and leave the vnet's socket list, so the
+        kernel keeps no reference to a closed socket. Closing twice does
+        nothing."""
         if self.closed:
             return
         self.pr.detach(self)
         self.closed = True
+        self.so_rcv.flush()
+        self.so_snd.flush()
+        self.vnet.sockets.pop(self, None)
 
     def fileno(self) -> int:
         return -1
@@ -418,15 +511,24 @@ class Socket:
     # -- options --------------------------------------------------------------
 
     def setsockopt(self, level: int, optname: int, value: Any) -> None:
-        self._check()
+        """``value``: an int, passed as the 4-byte C int the kernel copies
+        in (-2**31 to 2**32 - 1, the upper half as the unsigned bit pattern
+        an u_int option reads; ValueError beyond), or bytes in the
+        option's FreeBSD layout."""
+        level = c_int(level, "level")
+        optname = c_int(optname, "optname")
         if isinstance(value, bool):
             value = int(value)
         if isinstance(value, int):
+            value = c_int(value, "option value", hi=_UINT_MAX)
+            if value > _INT_MAX:
+                value -= 1 << 32
             raw = self.int_bytes(value)
         elif isinstance(value, (bytes, bytearray, memoryview)):
             raw = bytes(value)
         else:
-            raise TypeError("option value must be an int or bytes")
+            raise TypeError(f"option value must be an int or bytes, not {type(value).__name__}")
+        self._check()
         self._raise(sosetopt(self, level, optname, raw), "setsockopt")
 
     def getsockopt(
@@ -437,6 +539,8 @@ class Socket:
         With bytes: they are the buffer's initial contents, which some
         options read before they answer (IP_MSFILTER, as sooptcopyin does);
         the buffer is returned as the kernel left it."""
+        level = c_int(level, "level")
+        optname = c_int(optname, "optname")
         self._check()
         if buflen is None:
             err, raw = sogetopt(self, level, optname, bytes(4))
@@ -460,7 +564,7 @@ class Socket:
         try:
             return packer.pack(value)
         except struct.error:
-            raise OverflowError("option value out of int range") from None
+            raise ValueError(f"{value!r} does not fit a C int") from None
 
     def int_value(self, raw: bytes) -> int:
         packer = _INT_BE if self.vnet.kernel.big_endian else _INT
@@ -643,6 +747,10 @@ def socreate(vnet: VNet, family: int, type_: int, proto: int, cred: Ucred) -> So
     from kstack.netinet.raw_ip import RAW_PROTO
     from kstack.netinet.udp_usrreq import UDP_PROTO
 
+    family = c_int(family, "family")
+    type_ = c_int(type_, "type")
+    proto = c_int(proto, "protocol")
+    c_int(cred.uid, "uid", lo=0, hi=_UINT_MAX)
     if family != S.AF_INET:
         raise OSError(errno.EPROTONOSUPPORT, "only AF_INET is emulated")
     pr: Any
@@ -666,6 +774,7 @@ def socreate(vnet: VNet, family: int, type_: int, proto: int, cred: Ucred) -> So
     err = pr.attach(so, proto)
     if err:
         raise OSError(err, f"socket: {errno.errorcode.get(err, err)}")
-    vnet.sockets.append(so)
-    so.name = f"{pr.name} socket {len(vnet.sockets)}"
+    vnet.sockets[so] = None
+    vnet.sockets_created += 1
+    so.name = f"{pr.name} socket {vnet.sockets_created}"
     return so

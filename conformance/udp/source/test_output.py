@@ -153,10 +153,11 @@ def test_sendsrcaddr_bad_length(k):
 
 def test_unknown_ip_control_message(k):
     """udp_usrreq.c udp_output 1023-1025: any other IPPROTO_IP control message
-    type is ENOPROTOOPT."""
+    type is ENOPROTOOPT; IP_TTL (4) here. (IP_RECVDSTADDR would not do: it
+    is 7, the same number as IP_SENDSRCADDR, netinet/in.h.)"""
     s = udp_sock(k)
     s.bind(("0.0.0.0", 7000))
-    anc = [(sock.IPPROTO_IP, sock.IP_RECVDSTADDR, pysock.inet_aton("192.0.2.1"))]
+    anc = [(sock.IPPROTO_IP, sock.IP_TTL, bytes((1, 0, 0, 0)))]
     assert err(s.sendmsg, [b"x"], anc, 0, (PEER, 53)) == errno.ENOPROTOOPT
     assert k.transmitted("em0") == []
 
