@@ -12,14 +12,14 @@ from kstack import testing as packets
 
 
 @pytest.fixture
-def k(kernel):  # type: ignore[no-untyped-def]
+def k(kernel):
     """The standard topology (em0 + em1, static ARP for peer and router)
     on the ``kernel`` fixture; the gratuitous ARP frames are discarded."""
     return packets.host(k=kernel)
 
 
 @pytest.fixture
-def fwd(k):  # type: ignore[no-untyped-def]
+def fwd(k):
     """The standard topology with forwarding on and a default route via
     the router."""
     k.sysctl("net.inet.ip.forwarding", 1)

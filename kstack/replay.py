@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from kstack.kern.clock import NS
+from kstack.kern.clock import NS, WALL_LIMIT_NS
 from kstack.kern.kernel import Kernel
 from kstack.net.if_var import IFT_ETHER, IFT_LOOP, format_mac, parse_mac
 from kstack.net.vnet import Event, default_lladdr
@@ -913,10 +913,18 @@ class Replay:
         counters = self.counters
         n = 0
         sent_total = 0
+        limit = WALL_LIMIT_NS - clock.boottime_ns
         for rec in self._records:
             n += 1
             summary.frames_read = n
             target = base + (rec.ts_ns - first_ts)
+            if target >= limit:
+                # Only a kernel handed in, already running, gets here: the
+                # capture's own timestamps are checked as they are read.
+                raise ReplayError(
+                    f"record {n}: timestamp {rec.ts_ns} puts the host's clock past "
+                    "2554-07-21 (its wall clock counts nanoseconds since 1970 in 64 bits)"
+                )
             if clock.next_deadline() is not None:
                 timers = self._step_timers(target)
             else:
@@ -1020,7 +1028,13 @@ class Replay:
             raise ValueError(f"drain: {seconds!r} is not a number of seconds >= 0")
         self.end()
         k = self.kernel
-        out = self._step_timers(k.clock.now + round(seconds * NS))
+        target = k.clock.now + round(seconds * NS)
+        if k.clock.boottime_ns + target >= WALL_LIMIT_NS:
+            raise ValueError(
+                f"drain: {seconds!r} seconds run the clock past 2554-07-21 "
+                "(nanoseconds since 1970 in 64 bits)"
+            )
+        out = self._step_timers(target)
         self.summary.drained.extend(out)
         return out
 

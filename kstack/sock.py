@@ -7,8 +7,11 @@ bytes in the FreeBSD amd64 layout, ready for ``setsockopt``.
 
 from __future__ import annotations
 
-import socket as _socket
 import struct as _struct
+from typing import Any as _Any
+
+from kstack.netinet.ip import aton as _aton
+from kstack.netinet.ip import ntoa as _ntoa
 
 # -- address families, socket types (sys/socket.h) ---------------------------
 AF_UNSPEC = 0
@@ -192,15 +195,25 @@ _SS_SIZE = 128  # sizeof(struct sockaddr_storage)
 
 
 def _in_addr(a: str) -> bytes:
+    """A dotted quad (inet_pton's rules: ValueError otherwise) as 4 bytes."""
+    return _aton(a).to_bytes(4, "big")
+
+
+def _pack(fmt: str, *values: _Any) -> bytes:
+    """struct.pack for the helpers: TypeError for a value that is not an
+    int, ValueError for one the C field cannot hold."""
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"a structure field is an int, not {type(v).__name__}")
     try:
-        return _socket.inet_aton(a)
-    except OSError:
-        raise ValueError(f"not an IPv4 address: {a!r}") from None
+        return _struct.pack(fmt, *values)
+    except _struct.error as e:
+        raise ValueError(f"a value does not fit its field: {e}") from None
 
 
 def sockaddr_in(addr: str, port: int = 0) -> bytes:
     """struct sockaddr_in: sin_len 16, sin_family AF_INET, port, address."""
-    return bytes((SOCKADDR_IN_LEN, AF_INET)) + _struct.pack("!H", port) + _in_addr(addr) + bytes(8)
+    return bytes((SOCKADDR_IN_LEN, AF_INET)) + _pack("!H", port) + _in_addr(addr) + bytes(8)
 
 
 def _sockaddr_storage(addr: str) -> bytes:
@@ -215,7 +228,7 @@ def ip_mreq(group: str, iface_addr: str = INADDR_ANY) -> bytes:
 
 def ip_mreqn(group: str, addr: str = INADDR_ANY, ifindex: int = 0) -> bytes:
     """struct ip_mreqn { imr_multiaddr; imr_address; int imr_ifindex; } (12 bytes)."""
-    return _in_addr(group) + _in_addr(addr) + _struct.pack("<i", ifindex)
+    return _in_addr(group) + _in_addr(addr) + _pack("<i", ifindex)
 
 
 def ip_mreq_source(group: str, source: str, iface_addr: str = INADDR_ANY) -> bytes:
@@ -227,28 +240,28 @@ def ip_mreq_source(group: str, source: str, iface_addr: str = INADDR_ANY) -> byt
 def group_req(ifindex: int, group: str) -> bytes:
     """struct group_req: uint32 gr_interface, 4 bytes of padding, then a
     sockaddr_storage (136 bytes on amd64)."""
-    return _struct.pack("<I4x", ifindex) + _sockaddr_storage(group)
+    return _pack("<I4x", ifindex) + _sockaddr_storage(group)
 
 
 def group_source_req(ifindex: int, group: str, source: str) -> bytes:
     """struct group_source_req: interface, padding, group and source
     sockaddr_storage (264 bytes on amd64)."""
-    return _struct.pack("<I4x", ifindex) + _sockaddr_storage(group) + _sockaddr_storage(source)
+    return _pack("<I4x", ifindex) + _sockaddr_storage(group) + _sockaddr_storage(source)
 
 
 def linger(onoff: int, seconds: int) -> bytes:
     """struct linger { int l_onoff; int l_linger; }."""
-    return _struct.pack("<ii", onoff, seconds)
+    return _pack("<ii", onoff, seconds)
 
 
 def timeval(seconds: int, microseconds: int = 0) -> bytes:
     """struct timeval on amd64: two 64-bit fields."""
-    return _struct.pack("<qq", seconds, microseconds)
+    return _pack("<qq", seconds, microseconds)
 
 
 def int_opt(value: int) -> bytes:
     """An int option value as the kernel copies it in (little-endian, as on amd64)."""
-    return _struct.pack("<i", value)
+    return _pack("<i", value)
 
 
 # -- RFC 3678 full-state source filters ------------------------------------------
@@ -279,7 +292,7 @@ def msfilterreq(
     srcs = list(sources)
     n = len(srcs) if nsrcs is None else nsrcs
     ptr = _SRCS_PTR if (srcs or n > 0) else 0
-    head = _MSFR.pack(ifindex, fmode, n) + _sockaddr_storage(group) + _struct.pack("<Q", ptr)
+    head = _pack("<III4x", ifindex, fmode, n) + _sockaddr_storage(group) + _pack("<Q", ptr)
     body = b"".join(_sockaddr_storage(a) for a in srcs)
     room = max(n, len(srcs)) * _SS_SIZE
     return head + body.ljust(room, b"\0")
@@ -299,7 +312,7 @@ def parse_msfilterreq(raw: bytes) -> tuple[int, int, int, list[str]]:
         ln, fam, _port, addr = _SS_SIN.unpack_from(raw, off)
         if ln == 0 and fam == 0:
             break
-        out.append(_socket.inet_ntoa(addr))
+        out.append(_ntoa(int.from_bytes(addr, "big")))
     return ifindex, fmode, nsrcs, out
 
 
@@ -327,7 +340,7 @@ def _ifindex_of(s: object, iface_addr: str) -> int:
     """libc's __inaddr_to_index: the index of the interface holding
     ``iface_addr``, 0 when none does (the kernel then refuses index 0)."""
     vnet = s.vnet  # type: ignore[attr-defined]
-    want = _struct.unpack("!I", _in_addr(iface_addr))[0]
+    want = _aton(iface_addr)
     for ifp in vnet.ifnets:
         for ia in ifp.addrs_in:
             if ia.addr == want:

@@ -142,7 +142,7 @@ def test_unknown_profile_and_option() -> None:
         kstack.Kernel(options={"NOPE"})
 
 
-def test_capture_writes_pcapng_with_reasons(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_capture_writes_pcapng_with_reasons(tmp_path) -> None:
     """bpf taps: a capture sees frames both ways; written as pcapng with a
     comment per frame naming the direction and why it was sent."""
     from kstack.pcapio import open_capture

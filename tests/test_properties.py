@@ -75,7 +75,7 @@ def _seeds() -> list[bytes]:
 SEEDS = _seeds()
 
 
-def _kernel(forwarding: int):  # type: ignore[no-untyped-def]
+def _kernel(forwarding: int):
     k = host()
     k.route_add("default", ROUTER)
     k.sysctl("net.inet.ip.forwarding", forwarding)
@@ -83,7 +83,7 @@ def _kernel(forwarding: int):  # type: ignore[no-untyped-def]
     return k
 
 
-def _check(k, ifname: str, frame: bytes) -> Outcome:  # type: ignore[no-untyped-def]
+def _check(k, ifname: str, frame: bytes) -> Outcome:
     before = k.netstat()
     out = k.input(ifname, frame)
     after = k.netstat()

@@ -40,13 +40,13 @@ SPORT = 5555
 IGNORE = {"ip.id", "ip.sum"}
 
 
-def _sock(k):  # type: ignore[no-untyped-def]
+def _sock(k):
     s = k.socket(sock.AF_INET, sock.SOCK_DGRAM)
     s.bind(("0.0.0.0", SPORT))
     return s
 
 
-def _send(s, data: bytes, dst: str = FAR) -> int:  # type: ignore[no-untyped-def]
+def _send(s, data: bytes, dst: str = FAR) -> int:
     """sendto's result: 0, or the errno it raised."""
     try:
         s.sendto(data, (dst, 9))

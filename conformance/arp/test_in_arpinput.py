@@ -42,7 +42,7 @@ from .helpers import (
 )
 
 
-def _reply(sip: str, sha: str, tip: str, tha: str, *, eth_src: str, eth_dst: str | None = None):  # type: ignore[no-untyped-def]
+def _reply(sip: str, sha: str, tip: str, tha: str, *, eth_src: str, eth_dst: str | None = None):
     """A reply the host sends: Ethernet source is the interface's MAC."""
     return Ether(src=eth_src, dst=eth_dst or tha) / ARP(
         op=2, hwsrc=sha, psrc=sip, hwdst=tha, pdst=tip

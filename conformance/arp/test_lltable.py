@@ -42,7 +42,7 @@ from .helpers import (
 )
 
 
-def _echo_reply(dst: str, dst_mac: str, ip_id: int = BOOT_IP_ID):  # type: ignore[no-untyped-def]
+def _echo_reply(dst: str, dst_mac: str, ip_id: int = BOOT_IP_ID):
     return (
         Ether(src=HOST_MAC, dst=dst_mac)
         / IP(src=HOST, dst=dst, id=ip_id)

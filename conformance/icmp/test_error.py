@@ -39,7 +39,7 @@ TIMXCEED_DELTA = {
 SUPPRESSED_TIMXCEED = {"ip": {"ips_total": 1}, "icmp": {"icps_error": 1}}
 
 
-def _err(type_: int, code: int, quote: bytes, **ip: object):  # type: ignore[no-untyped-def]
+def _err(type_: int, code: int, quote: bytes, **ip: object):
     return (
         reply_eth()
         / IP(src=HOST, dst=PEER, id=BOOT_IP_ID, proto=1, **ip)

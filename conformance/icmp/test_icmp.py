@@ -32,7 +32,7 @@ UNREACH_DELTA = {
 }
 
 
-def _reply(src: str = HOST, ip_id: int = BOOT_IP_ID, ttl: int = 64, **ip: object):  # type: ignore[no-untyped-def]
+def _reply(src: str = HOST, ip_id: int = BOOT_IP_ID, ttl: int = 64, **ip: object):
     return (
         reply_eth()
         / IP(src=src, dst=PEER, id=ip_id, ttl=ttl, **ip)

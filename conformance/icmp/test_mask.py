@@ -28,12 +28,12 @@ MASK_DELTA = {
 }
 
 
-def _request(src: str = PEER, dst: str = HOST, eth_dst: str | None = None):  # type: ignore[no-untyped-def]
+def _request(src: str = PEER, dst: str = HOST, eth_dst: str | None = None):
     ether = eth() if eth_dst is None else Ether(src=PEER_MAC, dst=eth_dst)
     return ether / IP(src=src, dst=dst) / ICMP(type=17, id=3, seq=4, addr_mask="0.0.0.0")
 
 
-def _reply(mask: str):  # type: ignore[no-untyped-def]
+def _reply(mask: str):
     return (
         reply_eth()
         / IP(src=HOST, dst=PEER, id=BOOT_IP_ID)

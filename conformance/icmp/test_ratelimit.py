@@ -21,7 +21,7 @@ from kstack.testing import (
 )
 
 
-def _echoes(k, n: int) -> int:  # type: ignore[no-untyped-def]
+def _echoes(k, n: int) -> int:
     for i in range(n):
         k.input("em0", echo_request(seq=i + 1))
     return len(k.transmitted("em0"))

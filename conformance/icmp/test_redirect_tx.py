@@ -36,7 +36,7 @@ REDIRECT_SENT = {
 FORWARDED = {"ip": {"ips_total": 1, "ips_forward": 1}}
 
 
-def _redirect_msg(quote: bytes, gw: str, **ip: object):  # type: ignore[no-untyped-def]
+def _redirect_msg(quote: bytes, gw: str, **ip: object):
     return (
         reply_eth()
         / IP(src=HOST, dst=PEER, id=BOOT_IP_ID, proto=1, **ip)
@@ -45,7 +45,7 @@ def _redirect_msg(quote: bytes, gw: str, **ip: object):  # type: ignore[no-untyp
     )
 
 
-def _transit(dst: str = REMOTE, src: str = PEER, payload: bytes = b"data", **ip: object):  # type: ignore[no-untyped-def]
+def _transit(dst: str = REMOTE, src: str = PEER, payload: bytes = b"data", **ip: object):
     return eth() / IP(src=src, dst=dst, ttl=10, id=9, **ip) / UDP(sport=7, dport=9) / Raw(payload)
 
 

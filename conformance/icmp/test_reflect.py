@@ -47,7 +47,7 @@ R1_MAC = "02:00:00:00:01:fe"
 OFFLINK = "203.0.113.5"
 
 
-def _echo_reply(src: str, dst: str = PEER, ether: object = None, **ip: object):  # type: ignore[no-untyped-def]
+def _echo_reply(src: str, dst: str = PEER, ether: object = None, **ip: object):
     return (
         (ether if ether is not None else reply_eth())
         / IP(src=src, dst=dst, id=BOOT_IP_ID, **ip)

@@ -24,43 +24,43 @@ S1, S2, S3 = "192.0.2.7", "192.0.2.8", "192.0.2.9"
 PASS, NOTG, NOTS = "pass", "notgmember", "notsmember"
 
 
-def _asm(s):  # type: ignore[no-untyped-def]
+def _asm(s):
     join(s, G)
 
 
-def _block_delta(s):  # type: ignore[no-untyped-def]
+def _block_delta(s):
     join(s, G)
     s.setsockopt(IP, sock.IP_BLOCK_SOURCE, sock.ip_mreq_source(G, S1))
 
 
-def _block_full_state(s):  # type: ignore[no-untyped-def]
+def _block_full_state(s):
     join(s, G)
     sock.setsourcefilter(s, EM0, G, sock.MCAST_EXCLUDE, [S1])
 
 
-def _ssm_one(s):  # type: ignore[no-untyped-def]
+def _ssm_one(s):
     s.setsockopt(IP, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, S1))
 
 
-def _ssm_two_full_state(s):  # type: ignore[no-untyped-def]
+def _ssm_two_full_state(s):
     join(s, G)
     sock.setsourcefilter(s, EM0, G, sock.MCAST_INCLUDE, [S1, S2])
 
 
-def _state_only(s):  # type: ignore[no-untyped-def]
+def _state_only(s):
     s.setsockopt(IP, sock.IP_MULTICAST_TTL, 4)
 
 
-def _other_interface(s):  # type: ignore[no-untyped-def]
+def _other_interface(s):
     join(s, G, "198.51.100.1")
 
 
-def _include_then_exclude_empty(s):  # type: ignore[no-untyped-def]
+def _include_then_exclude_empty(s):
     _ssm_one(s)
     sock.setsourcefilter(s, EM0, G, sock.MCAST_EXCLUDE, [])
 
 
-def _include_then_drop_source(s):  # type: ignore[no-untyped-def]
+def _include_then_drop_source(s):
     _ssm_one(s)
     s.setsockopt(IP, sock.IP_ADD_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, S2))
     s.setsockopt(IP, sock.IP_DROP_SOURCE_MEMBERSHIP, sock.ip_mreq_source(G, S1))
@@ -90,7 +90,7 @@ MATRIX = {
 SOURCES = (S1, S2, S3)
 
 
-def _cases():  # type: ignore[no-untyped-def]
+def _cases():
     for name, (_cfg, verdicts) in MATRIX.items():
         for src, v in zip(SOURCES, verdicts, strict=True):
             yield pytest.param(name, src, v, id=f"{name}-{src}")
@@ -162,7 +162,7 @@ def test_udp_socket_without_multicast_state_skipped_silently(k, delta):
     assert "ips_notmember" not in d["ip"]
 
 
-def _reuse(s):  # type: ignore[no-untyped-def]
+def _reuse(s):
     s.setsockopt(sock.SOL_SOCKET, sock.SO_REUSEPORT, 1)
 
 

@@ -17,7 +17,7 @@ from kstack import sock
 G = "239.1.1.1"
 
 
-def _where(k):  # type: ignore[no-untyped-def]
+def _where(k):
     return [g["iface"] for g in k.vnet0.ifmcstat() if g["group"] == G]
 
 

@@ -15,14 +15,14 @@ G = "239.1.1.1"
 
 
 @pytest.fixture
-def k(k):  # type: ignore[no-untyped-def]
+def k(k):
     """The standard topology with a default route: a multicast send needs
     a route (in_pcbladdr) unless IP_MULTICAST_IF names an interface."""
     k.route_add("default", ROUTER)
     return k
 
 
-def _pair(k, loop=None):  # type: ignore[no-untyped-def]
+def _pair(k, loop=None):
     rx = k.socket(sock.AF_INET, sock.SOCK_DGRAM)
     rx.bind(("0.0.0.0", 5000))
     join(rx, G)

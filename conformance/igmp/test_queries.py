@@ -47,7 +47,7 @@ S2 = "10.0.0.2"
 
 
 @pytest.fixture
-def joined(k):  # type: ignore[no-untyped-def]
+def joined(k):
     """The host with a socket in 239.1.1.1 (any source) and its two
     unsolicited v3 reports already sent."""
     s = k.socket(sock.AF_INET, sock.SOCK_DGRAM)
@@ -57,14 +57,14 @@ def joined(k):  # type: ignore[no-untyped-def]
     return k
 
 
-def _within(frames, start, ticks):  # type: ignore[no-untyped-def]
+def _within(frames, start, ticks):
     """Every frame left after ``start`` and no later than ``ticks`` fast
     ticks after it."""
     for t, _f in frames:
         assert start < t <= start + ticks * FAST + 1e-9, (t, start, ticks)
 
 
-def _version(k, iface="em0"):  # type: ignore[no-untyped-def]
+def _version(k, iface="em0"):
     return k.vnet0.igmp_ifinfo(iface)["version"]
 
 

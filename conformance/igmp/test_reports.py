@@ -47,7 +47,7 @@ def _kernel(version: int, **sysctls: int) -> kstack.Kernel:
     return T.host(k=k)
 
 
-def _two_copies(frames, start=0.0):  # type: ignore[no-untyped-def]
+def _two_copies(frames, start=0.0):
     """The robustness-variable (2) copies of a state-change report made at
     ``start``: the first at the next fast tick, the second 1..URI*5 ticks
     later."""

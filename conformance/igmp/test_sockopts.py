@@ -31,18 +31,18 @@ S1 = "10.0.0.1"
 S2 = "10.0.0.2"
 
 
-def _err(fn, *a):  # type: ignore[no-untyped-def]
+def _err(fn, *a):
     with pytest.raises(OSError) as e:
         fn(*a)
     return e.value.errno
 
 
 @pytest.fixture
-def s(k):  # type: ignore[no-untyped-def]
+def s(k):
     return k.socket(sock.AF_INET, sock.SOCK_DGRAM)
 
 
-def _groups(k, iface="em0"):  # type: ignore[no-untyped-def]
+def _groups(k, iface="em0"):
     return {g["group"]: g for g in k.vnet0.ifmcstat(iface)}
 
 

@@ -32,7 +32,7 @@ from kstack.testing import (
 ERR_DELTA = {"ip": {"ips_total": 1, "ips_localout": 1}}
 
 
-def _icmp_err(type_: int, code: int, quote: bytes, flags: int = 0, **icmp: object):  # type: ignore[no-untyped-def]
+def _icmp_err(type_: int, code: int, quote: bytes, flags: int = 0, **icmp: object):
     return (
         reply_eth()
         / IP(src=HOST, dst=PEER, id=BOOT_IP_ID, proto=1, flags=flags)

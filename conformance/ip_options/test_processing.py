@@ -216,7 +216,7 @@ T = 3723.456  # seconds after boot: 01:02:03.456 UTC, 3723456 ms since midnight
 T_MS = (3723456).to_bytes(4, "big")
 
 
-def _ts_reply(k, opts: bytes, match_frame) -> None:  # type: ignore[no-untyped-def]
+def _ts_reply(k, opts: bytes, match_frame) -> None:
     (reply,) = k.transmitted("em0")
     match_frame(reply, _echo_reply(opts), {"ip.id"})
 

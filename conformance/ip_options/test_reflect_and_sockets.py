@@ -28,7 +28,7 @@ IP = S.IPPROTO_IP
 SEC = pad(b"\x82\x0b" + bytes(range(1, 10)))  # Security, 11 bytes + EOL
 
 
-def _err(fn, *args):  # type: ignore[no-untyped-def]
+def _err(fn, *args):
     with pytest.raises(OSError) as e:
         fn(*args)
     return e.value.errno

@@ -28,7 +28,7 @@ LSRR, SSRR = 131, 137
 COMBOS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
-def _setup(sourceroute: int, accept: int, forwarding: int = 1):  # type: ignore[no-untyped-def]
+def _setup(sourceroute: int, accept: int, forwarding: int = 1):
     k = router() if forwarding else host()
     k.sysctl("net.inet.ip.sourceroute", sourceroute)
     k.sysctl("net.inet.ip.accept_sourceroute", accept)

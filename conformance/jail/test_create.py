@@ -13,7 +13,7 @@ from conformance.jail.helpers import A2, A3, B2, host
 from kstack import sock
 
 
-def _err(fn, *a, **kw):  # type: ignore[no-untyped-def]
+def _err(fn, *a, **kw):
     with pytest.raises(OSError) as e:
         fn(*a, **kw)
     return e.value.errno

@@ -27,14 +27,14 @@ from conformance.jail.helpers import (
 from kstack import sock
 
 
-def _got(s):  # type: ignore[no-untyped-def]
+def _got(s):
     try:
         return s.recv(100)
     except BlockingIOError:
         return None
 
 
-def _err(fn, *a):  # type: ignore[no-untyped-def]
+def _err(fn, *a):
     with pytest.raises(OSError) as e:
         fn(*a)
     return e.value.errno

@@ -35,13 +35,13 @@ S = [A2]
 M = [A3, B2]
 
 
-def _err(fn, *a, **kw):  # type: ignore[no-untyped-def]
+def _err(fn, *a, **kw):
     with pytest.raises(OSError) as e:
         fn(*a, **kw)
     return e.value.errno
 
 
-def _jail(ip4, **kw):  # type: ignore[no-untyped-def]
+def _jail(ip4, **kw):
     k = host()
     return k, k.jail("j", ip4=ip4, allow_raw_sockets=True, **kw)
 

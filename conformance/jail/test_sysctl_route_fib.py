@@ -14,7 +14,7 @@ from conformance.jail.helpers import A2, A3, B2, FAR, HOST, REMOTE, host, sent, 
 from kstack import sock
 
 
-def _err(fn, *a, **kw):  # type: ignore[no-untyped-def]
+def _err(fn, *a, **kw):
     with pytest.raises(OSError) as e:
         fn(*a, **kw)
     return e.value.errno

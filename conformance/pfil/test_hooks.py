@@ -29,7 +29,7 @@ from kstack.testing import (
 FWD = {"IPFIREWALL_FORWARD"}
 
 
-def _udp(k, port: int = 9, addr: str = "0.0.0.0"):  # type: ignore[no-untyped-def]
+def _udp(k, port: int = 9, addr: str = "0.0.0.0"):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM)
     s.bind((addr, port))
     return s

@@ -19,7 +19,7 @@ SEC = bytes((0x82, 11)) + bytes(range(1, 10))  # Security: copied into every fra
 RR = bytes((0x07, 7, 4)) + bytes(4)  # Record Route: first fragment only
 
 
-def _udp(k, port: int = 5000):  # type: ignore[no-untyped-def]
+def _udp(k, port: int = 5000):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM)
     s.bind(("0.0.0.0", port))
     return s
@@ -132,7 +132,7 @@ def test_broadcast_that_fits_goes_out():
     assert fr[:6] == b"\xff" * 6 and len(fr) == 14 + 1500
 
 
-def _hdrincl_socket(k):  # type: ignore[no-untyped-def]
+def _hdrincl_socket(k):
     s = k.socket(S.AF_INET, S.SOCK_RAW, 253)
     s.setsockopt(S.IPPROTO_IP, S.IP_HDRINCL, 1)
     return s

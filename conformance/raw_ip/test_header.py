@@ -1,4 +1,5 @@
-"""The IPv4 header bytes a raw socket reads (dossier 2.3, rawhdr.md 1-3):
+"""The IPv4 header bytes a raw socket reads (rip_input in netinet/raw_ip.c;
+dossier 2.3; docs/sockets.md, "Raw sockets: which header you read"):
 ip_len / ip_off conventions of FreeBSD 9.x, 10.x and 11+, reassembled
 datagrams, IP options and the quoted header of ICMP errors.
 
@@ -29,12 +30,12 @@ from kstack.testing import (
 PROFILES = ["9.0", "9.3", "10.0", "11.0"]
 
 
-def _raw(k: kstack.Kernel, proto: int = 253):  # type: ignore[no-untyped-def]
+def _raw(k: kstack.Kernel, proto: int = 253):
     return k.socket(S.AF_INET, S.SOCK_RAW, proto)
 
 
 def _seen(wire: bytes, profile: str, big_endian: bool = False) -> bytes:
-    """The header rule of rawhdr.md's table applied to wire bytes:
+    """The header rule of docs/sockets.md's table applied to wire bytes:
     9.x  ip_len = total - ip_hl*4, host order; ip_off host order;
     10.x ip_len = total, host order; ip_off host order;
     11+  untouched. Host order is little-endian unless BIG_ENDIAN."""
@@ -216,7 +217,7 @@ def test_reassembled_out_of_order_uses_offset0_header():
 # -- ICMP errors: the quoted header (G2.6) --------------------------------------
 
 
-def _unreach(code: int = 3, inner_len: int = 28):  # type: ignore[no-untyped-def]
+def _unreach(code: int = 3, inner_len: int = 28):
     return (
         eth()
         / IP(src=ROUTER, dst=HOST)

@@ -1,7 +1,7 @@
 """Socket option defaults and round trips on raw sockets: rip_ctloutput
 (netinet/raw_ip.c), ip_ctloutput (netinet/ip_output.c), inp_setmoptions /
 inp_getmoptions (netinet/in_mcast.c), sosetopt / sogetopt
-(kern/uipc_socket.c). sockets_9.md 1, 2, 12; dossier 2.1, 8.2."""
+(kern/uipc_socket.c). docs/sockets.md; dossier 2.1, 8.2."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from kstack import sock as S
 
 
-def _raw(k, proto=253):  # type: ignore[no-untyped-def]
+def _raw(k, proto=253):
     return k.socket(S.AF_INET, S.SOCK_RAW, proto)
 
 
-def _err(fn, *args):  # type: ignore[no-untyped-def]
+def _err(fn, *args):
     with pytest.raises(OSError) as e:
         fn(*args)
     return e.value.errno

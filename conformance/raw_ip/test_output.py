@@ -1,8 +1,8 @@
 """Sending from raw sockets: rip_output (netinet/raw_ip.c) and
 ip_output(IP_RAWOUTPUT) (netinet/ip_output.c), the raw user requests
 (rip_bind, rip_connect, rip_send, rip_attach) and sosend_generic
-(kern/uipc_socket.c). Dossier 2.1, 2.4, G2.2-G2.4; rawhdr.md 5;
-sockets_9.md 4, 13."""
+(kern/uipc_socket.c). Dossier 2.1, 2.4, G2.2-G2.4; docs/sockets.md, "Raw
+sockets: which header you read"."""
 
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ from kstack.testing import (
 PAYLOAD = b"rawdata!"
 
 
-def _raw(k, proto=253, uid=0):  # type: ignore[no-untyped-def]
+def _raw(k, proto=253, uid=0):
     return k.socket(S.AF_INET, S.SOCK_RAW, proto, uid=uid)
 
 
-def _to_peer(**ip):  # type: ignore[no-untyped-def]
+def _to_peer(**ip):
     return Ether(src=HOST_MAC, dst=PEER_MAC) / IP(src=HOST, dst=PEER, **ip) / Raw(PAYLOAD)
 
 
@@ -67,7 +67,7 @@ def _hdrincl(
     return bytes(hdr) + payload
 
 
-def _oserr(fn, *args):  # type: ignore[no-untyped-def]
+def _oserr(fn, *args):
     with pytest.raises(OSError) as e:
         fn(*args)
     return e.value.errno

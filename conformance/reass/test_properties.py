@@ -54,7 +54,7 @@ def _sender(mtu: int) -> kstack.Kernel:
     size=st.integers(1, 3000),
     data=st.data(),
 )
-def test_fragments_reassemble_to_the_original(opts: bytes, mtu: int, size: int, data) -> None:  # type: ignore[no-untyped-def]
+def test_fragments_reassemble_to_the_original(opts: bytes, mtu: int, size: int, data) -> None:
     hlen = 20 + len(opts)
     chunk = (mtu - hlen) & ~7
     later = 20 + 40

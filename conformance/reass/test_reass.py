@@ -178,7 +178,7 @@ def test_negative_maxfragsperpacket_holds_the_first_fragment(k, delta):
     assert d == {"ip": {"ips_total": 1, "ips_fragments": 1, "ips_fragdropped": 2}}
 
 
-def _raw_reader(k):  # type: ignore[no-untyped-def]
+def _raw_reader(k):
     from kstack import sock
 
     return k.socket(sock.AF_INET, sock.SOCK_RAW, 253)

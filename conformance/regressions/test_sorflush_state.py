@@ -28,22 +28,22 @@ PORT = 5000
 
 
 @pytest.fixture(params=sorted(SIDES))
-def side(request):  # type: ignore[no-untyped-def]
+def side(request):
     return request.param
 
 
 @pytest.fixture
-def host(side):  # type: ignore[no-untyped-def]
+def host(side):
     return packets.host(k=kstack.Kernel(profile=SIDES[side], seed=0))
 
 
-def _bound(k):  # type: ignore[no-untyped-def]
+def _bound(k):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM, 0)
     s.bind(("", PORT))
     return s
 
 
-def _datagram(data: bytes = b"queued"):  # type: ignore[no-untyped-def]
+def _datagram(data: bytes = b"queued"):
     return eth() / IP(src=PEER, dst=HOST) / UDP(sport=53, dport=PORT) / Raw(data)
 
 

@@ -25,7 +25,7 @@ ether = "02:00:00:00:00:fe"
 """
 
 
-def _load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+def _load(tmp_path: Path, text: str):
     p = tmp_path / "s.toml"
     p.write_text(text)
     return load_scenario(p)

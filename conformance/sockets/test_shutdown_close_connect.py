@@ -33,7 +33,7 @@ def test_shutdown_unconnected_succeeds(k, kind, how):
     s.shutdown(how)
 
 
-def _bound(k):  # type: ignore[no-untyped-def]
+def _bound(k):
     s = udp(k)
     s.bind(("", UDP_PORT))
     return s

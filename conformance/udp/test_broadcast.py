@@ -1,4 +1,5 @@
-"""udp_input() broadcast fan-out (sockets_9.md 6 step 7; dossier 6.8.2-4):
+"""udp_input() broadcast fan-out (netinet/udp_usrreq.c; docs/sockets.md,
+"Lookups, ports and connection groups"; dossier 6.8.2-4):
 every matching socket, newest first, for as long as the matched socket
 allows sharing with SO_REUSEADDR or SO_REUSEPORT."""
 
@@ -14,7 +15,7 @@ from kstack.testing import BCAST_MAC, HOST, PEER, udp_to
 BCASTS = ["255.255.255.255", "192.0.2.255"]
 
 
-def _bound(k, addr="0.0.0.0", port=5000, opts=(S.SO_REUSEPORT,)):  # type: ignore[no-untyped-def]
+def _bound(k, addr="0.0.0.0", port=5000, opts=(S.SO_REUSEPORT,)):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM)
     for o in opts:
         s.setsockopt(S.SOL_SOCKET, o, 1)
@@ -22,7 +23,7 @@ def _bound(k, addr="0.0.0.0", port=5000, opts=(S.SO_REUSEPORT,)):  # type: ignor
     return s
 
 
-def _got(s) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _got(s) -> list[bytes]:
     out = []
     while True:
         try:
@@ -32,7 +33,7 @@ def _got(s) -> list[bytes]:  # type: ignore[no-untyped-def]
             return out
 
 
-def _bcast(k, dst, data=b"b", **kw):  # type: ignore[no-untyped-def]
+def _bcast(k, dst, data=b"b", **kw):
     return k.input("em0", udp_to(5000, dst=dst, eth_dst=BCAST_MAC, data=data, **kw))
 
 

@@ -1,6 +1,7 @@
 """ICMP errors reported to UDP sockets: icmp_input() -> udp_ctlinput() ->
 udp_notify(), and how so_error comes back out of recv/send/getsockopt
-(sockets_9.md sections 3, 4 and 11; dossier 4.5.5, G4.4)."""
+(netinet/ip_icmp.c, netinet/udp_usrreq.c, kern/uipc_socket.c; docs/sockets.md,
+SO_ERROR; dossier 4.5.5, G4.4)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ LPORT = 5000
 FPORT = 7000
 
 
-def _errno(fn, *args) -> int:  # type: ignore[no-untyped-def]
+def _errno(fn, *args) -> int:
     try:
         fn(*args)
     except OSError as e:
@@ -23,14 +24,14 @@ def _errno(fn, *args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _connected(k):  # type: ignore[no-untyped-def]
+def _connected(k):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM)
     s.bind(("0.0.0.0", LPORT))
     s.connect((PEER, FPORT))
     return s
 
 
-def _icmp_err(icmp_type, code, *, sport=LPORT, dport=FPORT, qsrc=HOST, qdst=PEER, **icmp):  # type: ignore[no-untyped-def]
+def _icmp_err(icmp_type, code, *, sport=LPORT, dport=FPORT, qsrc=HOST, qdst=PEER, **icmp):
     """An ICMP error from the peer quoting our datagram's header + 8 bytes."""
     quote = bytes(IP(src=qsrc, dst=qdst, id=0x1111) / UDP(sport=sport, dport=dport) / Raw(b"abcd"))
     return (

@@ -1,6 +1,6 @@
 """udp_input(), udp_append() and ip_savecontrol() for unicast datagrams,
-and the closed-port answer (sockets_9.md sections 3, 6 and 10; dossier
-6.8 and 4.3)."""
+and the closed-port answer (netinet/udp_usrreq.c, netinet/ip_input.c;
+docs/sockets.md, "Control messages"; dossier 6.8 and 4.3)."""
 
 from __future__ import annotations
 
@@ -36,20 +36,20 @@ UNREACH_DELTA = {
 }
 
 
-def _udp(k, *, uid=0, opts=()):  # type: ignore[no-untyped-def]
+def _udp(k, *, uid=0, opts=()):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM, uid=uid)
     for o in opts:
         s.setsockopt(S.SOL_SOCKET, o, 1)
     return s
 
 
-def _bound(k, addr="0.0.0.0", port=5000, opts=()):  # type: ignore[no-untyped-def]
+def _bound(k, addr="0.0.0.0", port=5000, opts=()):
     s = _udp(k, opts=opts)
     s.bind((addr, port))
     return s
 
 
-def _empty(s) -> bool:  # type: ignore[no-untyped-def]
+def _empty(s) -> bool:
     try:
         s.recv(2048)
     except BlockingIOError as e:
@@ -60,7 +60,7 @@ def _empty(s) -> bool:  # type: ignore[no-untyped-def]
 
 def test_unicast_payload_and_source(k, delta):
     """udp_input/udp_append: payload without headers, source address and
-    port of the sender (sockets_9.md 6)."""
+    port of the sender (netinet/udp_usrreq.c)."""
     s = _bound(k)
     with delta(k) as d:
         out = k.input("em0", udp_to(5000, sport=40001, data=b"hello"))
@@ -290,7 +290,7 @@ def test_oversized_for_rcvbuf(k, delta):
     assert _empty(s)
 
 
-def _sockaddr_dl(k, name: str, mac: str) -> bytes:  # type: ignore[no-untyped-def]
+def _sockaddr_dl(k, name: str, mac: str) -> bytes:
     ifp = k.iface(name)
     b = bytearray(56)
     b[0] = 56

@@ -1,6 +1,6 @@
 """udp_output(), in_pcbconnect_setup(), in_pcbladdr() and the sosend_dgram()
-checks in front of them (sockets_9.md sections 4, 7 and 8; dossier 3.3,
-4.1, 7 and 8.1)."""
+checks in front of them (netinet/udp_usrreq.c, netinet/in_pcb.c,
+kern/uipc_socket.c; docs/sockets.md, send; dossier 3.3, 4.1, 7 and 8.1)."""
 
 from __future__ import annotations
 
@@ -35,17 +35,17 @@ from kstack.testing import (
 SENT = {"ip": {"ips_localout": 1}, "udp": {"udps_opackets": 1}}
 
 
-def _udp(k, uid=0):  # type: ignore[no-untyped-def]
+def _udp(k, uid=0):
     return k.socket(S.AF_INET, S.SOCK_DGRAM, uid=uid)
 
 
-def _bound(k, addr="0.0.0.0", port=5000):  # type: ignore[no-untyped-def]
+def _bound(k, addr="0.0.0.0", port=5000):
     s = _udp(k)
     s.bind((addr, port))
     return s
 
 
-def _errno(fn, *args) -> int:  # type: ignore[no-untyped-def]
+def _errno(fn, *args) -> int:
     try:
         fn(*args)
     except OSError as e:
@@ -64,7 +64,7 @@ def _frame(
     mac_dst=PEER_MAC,
     ip_id=BOOT_IP_ID,
     **ip,
-):  # type: ignore[no-untyped-def]
+):
     return (
         Ether(src=mac_src, dst=mac_dst)
         / IP(src=src, dst=dst, id=ip_id, **ip)

@@ -1,6 +1,6 @@
 """Ephemeral ports: in_pcb_lport() (netinet/in_pcb.c) as reached from
-bind(port 0), connect() and an implicit sendto() bind (sockets_9.md 9;
-dossier 8.3, G8.6)."""
+bind(port 0), connect() and an implicit sendto() bind (docs/sockets.md,
+"Lookups, ports and connection groups"; dossier 8.3, G8.6)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from kstack.testing import HOST, PEER, host
 PR = "net.inet.ip.portrange."
 
 
-def _udp(k, uid=0, portrange=None):  # type: ignore[no-untyped-def]
+def _udp(k, uid=0, portrange=None):
     s = k.socket(S.AF_INET, S.SOCK_DGRAM, uid=uid)
     if portrange is not None:
         s.setsockopt(S.IPPROTO_IP, S.IP_PORTRANGE, portrange)
     return s
 
 
-def _errno(fn, *args) -> int:  # type: ignore[no-untyped-def]
+def _errno(fn, *args) -> int:
     try:
         fn(*args)
     except OSError as e:
@@ -31,7 +31,7 @@ def _errno(fn, *args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _first_candidate(k, first: int, last: int) -> int:  # type: ignore[no-untyped-def]
+def _first_candidate(k, first: int, last: int) -> int:
     """The port in_pcb_lport tries first with randomisation on: the cursor
     is set to first + arc4random() % (last - first), then incremented.
     Computed from a copy of the kernel's generator, so the kernel's own

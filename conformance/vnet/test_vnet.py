@@ -17,7 +17,7 @@ from kstack.net.if_var import IFF_UP
 from kstack.netinet.ip import in_cksum
 
 
-def _pair():  # type: ignore[no-untyped-def]
+def _pair():
     """vnet0 10.0.0.1/24 on epair0a <-> jail v 10.0.0.2/24 on epair0b."""
     k = kstack.Kernel(seed=0)
     v = k.jail("v", vnet=True)
@@ -36,7 +36,7 @@ def _icmp_echo(ident: int = 7, seq: int = 1, data: bytes = b"ping") -> bytes:
     return bytes(msg)
 
 
-def _got(s):  # type: ignore[no-untyped-def]
+def _got(s):
     try:
         return s.recvfrom(200)
     except BlockingIOError:

@@ -15,6 +15,12 @@ NS = 1_000_000_000
 HZ = 1000  # kern.hz of a GENERIC 9.0 kernel
 TICK_NS = NS // HZ
 
+#: The virtual wall clock (boot time plus time since boot) counts
+#: nanoseconds since 1970 in 64 bits, as pcapng timestamps do: it stays
+#: below this bound (2554-07-21), so every struct timeval and struct bintime
+#: made from it fits its 64-bit fields and every capture records it.
+WALL_LIMIT_NS = 1 << 64
+
 
 class Callout:
     """A scheduled call; ``stop()`` cancels it."""

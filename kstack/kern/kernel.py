@@ -4,11 +4,15 @@ and the virtual network stacks (vnet0 first)."""
 from __future__ import annotations
 
 import errno
+import math
+import numbers
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from kstack.kern.clock import NS, Clock
+from kstack.kern.clock import NS, WALL_LIMIT_NS, Clock
 from kstack.kern.rand import Rng
 from kstack.kern.sysctl import CTLFLAG_VNET, Ctx, SysctlTree, Value, sysctl_write
 from kstack.net.if_var import Ifnet
@@ -18,12 +22,21 @@ from kstack.profiles import Profile, get_profile
 
 if TYPE_CHECKING:
     from kstack.kern.jail import Jail
+    from kstack.kern.uipc_socket import Socket
     from kstack.net.if_epair import EpairQueue
 
 # 2012-01-10 00:00:00 UTC, the week FreeBSD 9.0 was released.
 DEFAULT_BOOTTIME_NS = 1326153600 * NS
 
 KERNEL_OPTIONS = frozenset({"PCBGROUP", "VIMAGE", "IPSTEALTH", "BIG_ENDIAN", "IPFIREWALL_FORWARD"})
+
+_INT_MIN = -(2**31)
+_INT_MAX = 2**31 - 1
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
 
 # Kernel.jail without ip4: jail_set's default, IPv4 disabled.
 _JAIL_DEFAULT: Any = object()
@@ -47,6 +60,15 @@ class Kernel:
         from kstack.netinet.if_ether import ARP_OIDS
 
         self.profile = get_profile(profile)
+        if not _is_int(seed):
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        if not _is_int(boottime_ns):
+            raise TypeError(f"boottime_ns must be an int, not {type(boottime_ns).__name__}")
+        if not 0 <= boottime_ns < WALL_LIMIT_NS:
+            raise ValueError(
+                f"boottime_ns {boottime_ns}: the wall clock counts nanoseconds "
+                "since 1970 in 64 bits (0 to 2**64 - 1)"
+            )
         self.seed = seed
         opts = frozenset(options)
         unknown = opts - KERNEL_OPTIONS
@@ -127,6 +149,13 @@ class Kernel:
 
         if vnet and ip4 is not _JAIL_DEFAULT:
             raise OSError(errno.EINVAL, "vnet jails cannot have IP address restrictions")
+        if jid is not None:
+            if not _is_int(jid):
+                raise TypeError(f"jid must be an int, not {type(jid).__name__}")
+            if not _INT_MIN <= jid <= _INT_MAX:
+                raise ValueError(f"jid {jid} does not fit a C int")
+        if jid == 0:
+            jid = None  # jail_set: jid 0 asks for the next free one
         if jid is not None:
             if jid < 0:
                 raise OSError(errno.EINVAL, f"jid {jid} is negative")
@@ -285,16 +314,45 @@ class Kernel:
             if not again:
                 return
 
-    def advance(self, seconds: float = 0) -> None:
+    def advance(self, seconds: float | Fraction = 0) -> None:
         """Move virtual time forward; callouts fire in order and queued
-        netisr work runs (advance(0) runs what is queued now)."""
+        netisr work runs (advance(0) runs what is queued now).
+
+        ``seconds``: an int, a float or a Fraction, rounded to the
+        nanosecond; TypeError for anything else (a bool included),
+        ValueError when negative, infinite, NaN, or past the end of the
+        wall clock (:data:`~kstack.kern.clock.WALL_LIMIT_NS`)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+            raise TypeError(f"advance takes seconds as a number, not {type(seconds).__name__}")
+        if isinstance(seconds, float) and not math.isfinite(seconds):
+            raise ValueError(f"advance({seconds}): time moves by a finite number of seconds")
         if seconds < 0:
             raise ValueError("time does not run backwards")
-        target = self.clock.now + round(seconds * NS)
-        self.advance_to(target)
+        if seconds >= WALL_LIMIT_NS // NS + 1:
+            raise ValueError(f"advance({seconds}): past the end of the wall clock")
+        step = seconds * NS if isinstance(seconds, int) else int(round(seconds * NS))
+        self.advance_to(self.clock.now + step)
 
     def advance_to(self, target_ns: int) -> None:
+        """Run the clock to ``target_ns`` nanoseconds since boot (an int:
+        a float is TypeError, convert it yourself; ``advance`` takes
+        seconds as floats). A target at or before now runs the queued
+        work without moving time. ValueError when boot time plus the
+        target reaches :data:`~kstack.kern.clock.WALL_LIMIT_NS`."""
+        if isinstance(target_ns, bool):
+            raise TypeError("advance_to takes nanoseconds as an int, not bool")
+        try:
+            target_ns = operator.index(target_ns)
+        except TypeError:
+            raise TypeError(
+                f"advance_to takes nanoseconds as an int, not {type(target_ns).__name__}"
+            ) from None
         clock = self.clock
+        if clock.boottime_ns + target_ns >= WALL_LIMIT_NS:
+            raise ValueError(
+                f"advance_to({target_ns}): past the end of the wall clock "
+                "(nanoseconds since 1970 in 64 bits)"
+            )
         self._drain()
         while True:
             c = clock.pop_due(target_ns)
@@ -381,7 +439,7 @@ class Kernel:
     def pfil_remove_hook(self, hook: Any) -> None:
         self.vnet0.pfil_remove_hook(hook)
 
-    def socket(self, family: int, type: int, proto: int = 0, *, uid: int = 0) -> Any:
+    def socket(self, family: int, type: int, proto: int = 0, *, uid: int = 0) -> Socket:
         """socket(2) in vnet0; ``uid != 0`` is an unprivileged credential."""
         return self.vnet0.socket(family, type, proto, uid=uid)
 

@@ -84,6 +84,23 @@ def default_lladdr(vnet_id: int, ifindex: int) -> bytes:
     return bytes((0x02, 0x00, 0x00, vnet_id & 0xFF, (ifindex >> 8) & 0xFF, ifindex & 0xFF))
 
 
+def frame_bytes(frame: Any) -> bytes:
+    """A frame handed to the API as bytes: a bytes-like object (the buffer
+    protocol) or an object that renders itself (a scapy packet has
+    ``__bytes__``). An int would become that many zero bytes and a list of
+    ints a frame of them: both are TypeError, as a str or None is."""
+    if isinstance(frame, (int, str)) or frame is None:
+        raise TypeError(f"a frame is bytes or a packet, not {type(frame).__name__}")
+    if hasattr(type(frame), "__bytes__"):
+        return bytes(frame)
+    try:
+        view = memoryview(frame)
+    except TypeError:
+        raise TypeError(f"a frame is bytes or a packet, not {type(frame).__name__}") from None
+    with view:
+        return view.tobytes()
+
+
 def parse_prefix(s: str) -> tuple[int, int]:
     """'a.b.c.d/len' (or a bare address: /32) -> (addr, plen). TypeError
     for anything but a str, ValueError for a bad address or length."""
@@ -130,7 +147,10 @@ class VNet:
         self.last_output_mtu = 0
         self.events: list[Event] = []
         self.record_events = True
-        self.sockets: list[Socket] = []
+        # Open sockets, oldest first (a close takes its socket out), and how
+        # many were ever created (their names count up from 1).
+        self.sockets: dict[Socket, None] = {}
+        self.sockets_created = 0
         self.pfil = PfilHead(kernel.options)
         self.udbinfo = Pcbinfo(self, "udp", groups="PCBGROUP" in kernel.options)
         self.ripcbinfo = RawPcbinfo(self)
@@ -168,17 +188,22 @@ class VNet:
     def _init_protocols(self) -> None:
         from kstack.netinet.igmp import igmp_input
         from kstack.netinet.ip_icmp import icmp_input
-        from kstack.netinet.raw_ip import rip_input
+        from kstack.netinet.raw_ip import rip_input, rsvp_input
         from kstack.netinet.udp_usrreq import udp_input
 
         self._rip_input: ProtoInput = rip_input
-        self._protox = {1: icmp_input, 2: igmp_input, 17: udp_input, 6: _tcp_input, 46: _rsvp_input}
+        self._protox = {1: icmp_input, 2: igmp_input, 17: udp_input, 6: _tcp_input, 46: rsvp_input}
 
     def ip_protox(self, proto: int) -> ProtoInput:
         return self._protox.get(proto, self._rip_input)
 
     def ipproto_register(self, proto: int, handler: ProtoInput) -> None:
-        """Claim a protocol number (EPROTONOSUPPORT / EEXIST as the kernel)."""
+        """Claim a protocol number (EPROTONOSUPPORT / EEXIST as the kernel).
+        ``handler(vnet, m, hlen, len)`` must be callable (TypeError)."""
+        if isinstance(proto, bool) or not isinstance(proto, int):
+            raise TypeError(f"a protocol number is an int, not {type(proto).__name__}")
+        if not callable(handler):
+            raise TypeError(f"a protocol handler is a callable, not {type(handler).__name__}")
         if proto <= 0 or proto >= 256:
             raise OSError(errno.EPROTONOSUPPORT, "protocol out of range")
         if proto in self._protox:
@@ -235,18 +260,29 @@ class VNet:
     # -- netisr -----------------------------------------------------------
 
     def netisr_dispatch_ip(self, m: Mbuf) -> Outcome:
-        """Hand a received packet to IP (direct dispatch unless configured)."""
+        """Hand a received packet to IP (direct dispatch unless configured).
+        Under the deferred policy a full queue drops the packet: the
+        returned outcome is its one report (no event)."""
         if self.kernel.sc["net.isr.dispatch"] == "deferred":
-            if self.netisr_queue_ip(m):
+            if self._netisr_enqueue(m):
                 return _QDROP
             return _QUEUED
         return _ip_input(self, m)
 
     def netisr_queue_ip(self, m: Mbuf) -> int:
+        """netisr_queue(NETISR_IP): queue a packet the stack made itself
+        (looped back, or turned local by a filter). Its sender gets ENOBUFS
+        when the queue is full, and the drop is reported by an event, since
+        no input outcome covers it."""
+        err = self._netisr_enqueue(m)
+        if err:
+            self.note(m, "netisr queue full", _QDROP)
+        return err
+
+    def _netisr_enqueue(self, m: Mbuf) -> int:
         limit = int(self.kernel.sc["net.inet.ip.intr_queue_maxlen"])
         if len(self.ipintrq) >= limit:
             self.netisr_ip_qdrops += 1
-            self.note(m, "netisr queue full", _QDROP)
             return errno.ENOBUFS
         self.ipintrq.append(m)
         return 0
@@ -490,6 +526,10 @@ class VNet:
         dst._if_link(ifp)
 
     def iface(self, name: str) -> Ifnet:
+        """The interface called ``name``: OSError(ENXIO) when there is
+        none, TypeError for a name that is not a str."""
+        if not isinstance(name, str):
+            raise TypeError(f"an interface name is a str, not {type(name).__name__}")
         try:
             return self.ifnet_by_name[name]
         except KeyError:
@@ -708,6 +748,8 @@ class VNet:
         from kstack.netinet.if_ether import arp_add_static
 
         a = aton(addr)
+        if not isinstance(ether, str):
+            raise TypeError(f"ether must be a str, not {type(ether).__name__}")
         mac = parse_mac(ether)
         if iface is not None:
             ifp = self.iface(iface)
@@ -735,7 +777,10 @@ class VNet:
         return out
 
     def sysctl(self, name: str, value: object = None) -> Value:
-        """Read a sysctl, or set it and get the previous value back."""
+        """Read a sysctl, or set it and get the previous value back.
+        TypeError for a name that is not a str."""
+        if not isinstance(name, str):
+            raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
         tree = self.kernel.sysctl_tree
         oid = tree.lookup(name)
         store = self.sc if oid.vnet else self.kernel.sc
@@ -772,12 +817,16 @@ class VNet:
 
     def input(self, ifname: str, frame: bytes | bytearray | Any) -> Outcome:
         """A frame received on ``ifname``: Ethernet on em*, IP on lo0 (taken
-        as looped by looutput: its checksums are not verified)."""
-        ifp = self.ifnet_by_name.get(ifname)
+        as looped by looutput: its checksums are not verified).
+
+        ``frame``: bytes, any other bytes-like object (bytearray,
+        memoryview...) or a scapy packet; TypeError for anything else (an
+        int, a str, a list, None)."""
+        ifp = self.ifnet_by_name.get(ifname) if type(ifname) is str else None
         if ifp is None:
             ifp = self.iface(ifname)
         if type(frame) is not bytes:
-            frame = bytes(frame)
+            frame = frame_bytes(frame)
         if ifp.type == IFT_LOOP:
             c = ifp.counters
             c.ifi_ipackets += 1
@@ -836,11 +885,6 @@ class VNet:
 
 def _tcp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     return Outcome("delivered", "ips_delivered", "tcp_input", "TCP is not emulated")
-
-
-def _rsvp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
-    """Without an RSVP daemon the packet is freed silently (rsvp_input)."""
-    return Outcome("dropped", "rsvp_input", "", "no RSVP daemon; freed silently")
 
 
 from kstack.net.if_ethersubr import ether_input as _ether_input  # noqa: E402

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import zlib
+from itertools import chain, filterfalse
 from typing import TYPE_CHECKING, Any
 
 from kstack.kern.cred import (
@@ -86,6 +87,7 @@ class Inpcb:
         "fibnum",
         "hashed",
         "group",
+        "group_key",
         "serial",
     )
 
@@ -108,6 +110,7 @@ class Inpcb:
         self.fibnum = 0
         self.hashed = False
         self.group: int | None = None
+        self.group_key: Any = None  # where _group_update filed it
         self.serial = 0
 
     def __repr__(self) -> str:
@@ -148,6 +151,12 @@ class Pcbinfo:
             {} for _ in range(NPCBGROUPS if groups else 0)
         ]
         self.wild_hash: dict[int, list[Inpcb]] = {}
+        # Bumped by every change to the hashes; in_pcb_lport remembers, per
+        # range, address and jail, the generation at which it found every
+        # port of the range taken, and answers at once while it holds.
+        self.generation = 0
+        self.exhausted: dict[tuple[Any, ...], int] = {}
+        self.jailed_hashed = 0  # hashed pcbs of jails that restrict IPv4
 
     # -- list maintenance --------------------------------------------------
 
@@ -164,6 +173,9 @@ class Pcbinfo:
         self.hash.setdefault(key, []).insert(0, inp)
         self.porthash.setdefault(inp.lport, []).insert(0, inp)
         inp.hashed = True
+        self.generation += 1
+        if jailed_ip4(inp.cred):
+            self.jailed_hashed += 1
         if self.groups_enabled:
             self._group_update(inp)
         return 0
@@ -171,6 +183,9 @@ class Pcbinfo:
     def remhash(self, inp: Inpcb) -> None:
         if not inp.hashed:
             return
+        self.generation += 1
+        if jailed_ip4(inp.cred):
+            self.jailed_hashed -= 1
         key = (inp.faddr, inp.lport, inp.fport)
         bucket = self.hash.get(key)
         if bucket is not None and inp in bucket:
@@ -188,6 +203,7 @@ class Pcbinfo:
 
     def rehash(self, inp: Inpcb, old: tuple[int, int, int]) -> None:
         """in_pcbrehash: the pcb moves to the head of its new hash chain."""
+        self.generation += 1
         bucket = self.hash.get(old)
         if bucket is not None and inp in bucket:
             bucket.remove(inp)
@@ -199,6 +215,7 @@ class Pcbinfo:
             self._group_update(inp)
 
     def detach(self, inp: Inpcb) -> None:
+        """in_pcbdetach + in_pcbfree: off every list and hash."""
         self.remhash(inp)
         if inp in self.listhead:
             self.listhead.remove(inp)
@@ -209,26 +226,30 @@ class Pcbinfo:
         if inp.faddr == INADDR_ANY:  # in_pcbwild: a member of every group
             self.wild_hash.setdefault(inp.lport, []).insert(0, inp)
             inp.group = -1
+            inp.group_key = inp.lport
         else:
             g = _tuple_hash(inp.laddr, inp.lport, inp.faddr, inp.fport) % NPCBGROUPS
             key = (inp.faddr, inp.lport, inp.fport, inp.laddr)
             self.group_hash[g].setdefault(key, []).insert(0, inp)
             inp.group = g
+            inp.group_key = key
 
     def _group_remove(self, inp: Inpcb) -> None:
+        """Take the pcb out of the table it was filed in (by the key it was
+        filed under: its addresses may have changed since); an emptied
+        chain goes too."""
         g = inp.group
         if g is None:
             return
-        if g == -1:
-            lst = self.wild_hash.get(inp.lport)
-            if lst is not None and inp in lst:
-                lst.remove(inp)
-        else:
-            for lst in self.group_hash[g].values():
-                if inp in lst:
-                    lst.remove(inp)
-                    break
+        table: dict[Any, list[Inpcb]] = self.wild_hash if g == -1 else self.group_hash[g]
+        key = inp.group_key
+        lst = table.get(key)
+        if lst is not None and inp in lst:
+            lst.remove(inp)
+            if not lst:
+                del table[key]
         inp.group = None
+        inp.group_key = None
 
     # -- lookups ------------------------------------------------------------
 
@@ -371,6 +392,12 @@ def in_pcb_lport(inp: Inpcb, laddr: int, cred: Ucred, wildcard: bool) -> tuple[i
     net.inet.ip.portrange.randomized the search starts at a random point;
     the first candidate is the one after the starting point, and the search
     walks upward, wrapping, until a free port or the range is exhausted.
+
+    A walk that found every port taken is remembered (per range, local
+    address, wildcard mode and jail) until a pcb enters, leaves or moves in
+    the hashes: the next search in that state fails at once, drawing the
+    random start and leaving the range's last port where the whole walk
+    would have left it.
     """
     pcbinfo = inp.pcbinfo
     sc = pcbinfo.vnet.sc
@@ -400,18 +427,42 @@ def in_pcb_lport(inp: Inpcb, laddr: int, cred: Ucred, wildcard: bool) -> tuple[i
     if dorandom:
         lastport = (first + pcbinfo.vnet.rng.arc4random() % (last - first)) & 0xFFFF
     count = last - first
-    while True:
-        if count < 0:
-            setattr(pcbinfo, which, lastport)
-            return errno.EADDRNOTAVAIL, 0
-        count -= 1
-        lastport = (lastport + 1) & 0xFFFF
-        if lastport < first or lastport > last:
-            lastport = first
-        if pcbinfo.lookup_local(laddr, lastport, wildcard, cred) is None:
-            break
-    setattr(pcbinfo, which, lastport)
-    return 0, lastport
+    # The kernel's walk: from the port after lastport (first when that is
+    # outside the range) upward, wrapping from last to first, each of the
+    # count + 1 ports once; lastport is left on the port it stopped at.
+    start = (lastport + 1) & 0xFFFF
+    if start < first or start > last:
+        start = first
+    walk_end = first + (start - first + count) % (count + 1)
+    full_key = (which, first, last, laddr, wildcard, id(cred.prison) if jailed_ip4(cred) else 0)
+    if pcbinfo.exhausted.get(full_key) == pcbinfo.generation:
+        setattr(pcbinfo, which, walk_end)
+        return errno.EADDRNOTAVAIL, 0
+    porthash = pcbinfo.porthash
+    ring = chain(range(start, last + 1), range(first, start))
+    # A port no pcb holds is free (both lookups search pcbs by port).
+    # Without jails on either side, a wildcard search for INADDR_ANY
+    # collides with whatever pcb holds the port: membership says it all.
+    if wildcard and laddr == INADDR_ANY and not pcbinfo.jailed_hashed and not jailed_ip4(cred):
+        port = next(filterfalse(porthash.__contains__, ring), None)
+    else:
+        lookup_local = pcbinfo.lookup_local
+        port = next(
+            (
+                p
+                for p in ring
+                if p not in porthash or lookup_local(laddr, p, wildcard, cred) is None
+            ),
+            None,
+        )
+    if port is None:
+        setattr(pcbinfo, which, walk_end)
+        if len(pcbinfo.exhausted) >= 64:
+            pcbinfo.exhausted.clear()
+        pcbinfo.exhausted[full_key] = pcbinfo.generation
+        return errno.EADDRNOTAVAIL, 0
+    setattr(pcbinfo, which, port)
+    return 0, port
 
 
 def in_pcbbind_setup(

@@ -9,6 +9,7 @@ locals and renders the kernel's in-memory view only where a user can see it
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 
@@ -79,15 +80,24 @@ def ntoa(a: int) -> str:
     return socket.inet_ntoa(U32.pack(a & 0xFFFFFFFF))
 
 
+# One part of a dotted quad as inet_pton(3) takes it: 0 to 255 in decimal,
+# ASCII digits only, no leading zero (so no octal), no sign, no space.
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_DOTTED_QUAD = re.compile(rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})")
+
+
 def aton(s: str) -> int:
-    """Dotted quad -> host-order int; ValueError on anything else."""
-    try:
-        b = socket.inet_aton(s)
-    except OSError:
-        raise ValueError(f"not an IPv4 address: {s!r}") from None
-    if s.count(".") != 3:
+    """Dotted quad -> host-order int, by inet_pton's rules whatever the
+    host's C library accepts: exactly four decimal parts 0..255, no leading
+    zeros ("010.0.0.1" is refused, not read as octal), nothing before or
+    after. ValueError for any other string, TypeError for a non-str."""
+    if not isinstance(s, str):
+        raise TypeError(f"an IPv4 address is a str, not {type(s).__name__}")
+    m = _DOTTED_QUAD.fullmatch(s)
+    if m is None:
         raise ValueError(f"not an IPv4 address: {s!r}")
-    return int(U32.unpack(b)[0])
+    a, b, c, d = m.groups()
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
 
 
 def prefix_mask(plen: int) -> int:
