@@ -136,7 +136,8 @@ def _add(p: Profile) -> Profile:
 
 
 FREEBSD_9_0 = _add(Profile("9.0", "FreeBSD 9.0-RELEASE (stable/9, January 2012), GENERIC amd64"))
-_add(
+# Each later profile starts from the one before it and adds what changed.
+FREEBSD_9_1 = _add(
     FREEBSD_9_0.derive(
         "9.1",
         description="FreeBSD 9.1-RELEASE, GENERIC amd64",
@@ -146,46 +147,28 @@ _add(
         udp_tos_cmsg=True,
     )
 )
-_add(
-    FREEBSD_9_0.derive(
+FREEBSD_9_3 = _add(
+    FREEBSD_9_1.derive(
         "9.3",
         description="FreeBSD 9.3-RELEASE, GENERIC amd64",
         icmp_error_clears_ip_off=True,
-        so_protocol=True,
-        ip_recvtos=True,
-        udp_tos_cmsg=True,
-        arp_log_rework=True,
         ip_output_again_resets_dst=True,
         ipfw_fwd_always=True,
     )
 )
-_add(
-    FREEBSD_9_0.derive(
+FREEBSD_10_0 = _add(
+    FREEBSD_9_3.derive(
         "10.0",
         description="FreeBSD 10.0: raw sockets see the header as received, "
         "with ip_len/ip_off byte-swapped",
         raw_ip_header=RAW_HDR_10,
-        icmp_error_clears_ip_off=True,
-        so_protocol=True,
-        ip_recvtos=True,
-        udp_tos_cmsg=True,
-        arp_log_rework=True,
-        ip_output_again_resets_dst=True,
-        ipfw_fwd_always=True,
     )
 )
 _add(
-    FREEBSD_9_0.derive(
+    FREEBSD_10_0.derive(
         "11.0",
         description="FreeBSD 11.0: raw sockets see the header untouched, network order",
         raw_ip_header=RAW_HDR_11,
-        icmp_error_clears_ip_off=True,
-        so_protocol=True,
-        ip_recvtos=True,
-        udp_tos_cmsg=True,
-        arp_log_rework=True,
-        ip_output_again_resets_dst=True,
-        ipfw_fwd_always=True,
         icmp_error_input_strips_options=True,
         ip_options_sysctls_per_vnet=True,
     )
