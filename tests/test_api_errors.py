@@ -601,3 +601,46 @@ def test_ipproto_register_checks_its_arguments(k: kstack.Kernel) -> None:
     with pytest.raises(OSError) as e:
         v.ipproto_register(17, lambda *a: None)  # type: ignore[arg-type]
     assert _errno(e) == errno.EEXIST
+
+
+def test_mac_addresses_are_strict():
+    """A MAC is six groups of one or two hex digits (ether_aton's form)."""
+    import kstack
+
+    k = kstack.Kernel()
+    for bad in ("0x2:0:0:0:0:1", "+1:0:0:0:0:1", " 1:0:0:0:0:1", "1_0:0:0:0:0:1", "1:2:3:4:5", ""):
+        with pytest.raises(ValueError):
+            k.ifconfig("em0", ether=bad)
+    with pytest.raises(TypeError):
+        k.ifconfig("em0", ether=5)  # type: ignore[arg-type]
+    assert k.ifconfig("em0", ether="2:0:0:0:0:A").ether == "02:00:00:00:00:0a"
+
+
+def test_capture_write_wants_a_path(tmp_path):
+    """Capture.write refuses an int (open() would take it for a descriptor)."""
+    import kstack
+
+    k = kstack.Kernel()
+    k.ifconfig("em0", "192.0.2.1/24")
+    cap = k.capture("em0")
+    with pytest.raises(TypeError):
+        cap.write(5)  # type: ignore[arg-type]
+    cap.write(tmp_path / "x.pcapng")
+    assert (tmp_path / "x.pcapng").stat().st_size > 0
+
+
+def test_jail_sysctl_and_uid_types():
+    """Jail.sysctl: a name that is not a str is a TypeError; a uid must be an
+    int in uid_t's range."""
+    import kstack
+
+    j = kstack.Kernel().jail("j1", ip4=["192.0.2.2"])
+    with pytest.raises(TypeError):
+        j.sysctl(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        j.sysctl("net.inet.ip.ttl", uid="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        j.cred("x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        j.cred(-1)
+    assert j.sysctl("net.inet.ip.ttl") == 64

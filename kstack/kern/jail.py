@@ -321,6 +321,10 @@ class Jail:
     def cred(self, uid: int = 0) -> Ucred:
         """A credential of a process in the jail (it inherited the FIB of the
         process that started the jail)."""
+        if isinstance(uid, bool) or not isinstance(uid, int):
+            raise TypeError(f"a uid is an int, not {type(uid).__name__}")
+        if not 0 <= uid <= 0xFFFFFFFF:
+            raise ValueError(f"uid {uid} is not a uid_t")
         return Ucred(uid, self.prison, fib=self.prison.fib)
 
     # -- sockets -----------------------------------------------------------------
@@ -331,7 +335,11 @@ class Jail:
 
         self._check()
         so = socreate(self.vnet, family, type, proto, self.cred(uid))
-        self.prison.sockets.append(weakref.ref(so))
+        refs = self.prison.sockets
+        if len(refs) >= 64 and not len(refs) & (len(refs) - 1):
+            # Forget closed sockets now and then (at each power of two).
+            refs[:] = [r for r in refs if r() is not None]
+        refs.append(weakref.ref(so))
         return so
 
     # -- sysctl --------------------------------------------------------------------
@@ -343,6 +351,9 @@ class Jail:
         from kstack.kern.sysctl import Ctx, sysctl_read, sysctl_write
 
         self._check()
+        if not isinstance(name, str):
+            raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
+        self.cred(uid)
         tree = self.kernel.sysctl_tree
         oid = tree.lookup(name)
         vnet = self.vnet

@@ -39,6 +39,9 @@ class Capture:
         from kstack.net.if_var import IFT_LOOP
         from kstack.pcapio import LINKTYPE_ETHERNET, LINKTYPE_NULL, PcapngWriter
 
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            # open() would take an int as a file descriptor and close it.
+            raise TypeError(f"a capture is written to a path, not {type(path).__name__}")
         linktype = LINKTYPE_NULL if self.ifp.type == IFT_LOOP else LINKTYPE_ETHERNET
         with open(path, "wb") as f:
             w = PcapngWriter(f)

@@ -33,15 +33,18 @@ def format_mac(b: bytes) -> str:
     return ":".join(f"{x:02x}" for x in b)
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def parse_mac(s: str) -> bytes:
+    """Six colon-separated groups of one or two hex digits, nothing else
+    (ether_aton's form): ValueError otherwise, TypeError for a non-str."""
+    if not isinstance(s, str):
+        raise TypeError(f"a MAC address is a str, not {type(s).__name__}")
     parts = s.split(":")
-    if len(parts) != 6:
+    if len(parts) != 6 or not all(0 < len(p) <= 2 and set(p) <= _HEX for p in parts):
         raise ValueError(f"not a MAC address: {s!r}")
-    try:
-        b = bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise ValueError(f"not a MAC address: {s!r}") from None
-    return b
+    return bytes(int(p, 16) for p in parts)
 
 
 @dataclass(slots=True, eq=False)
