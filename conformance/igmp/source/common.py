@@ -71,7 +71,7 @@ def mk(profile="9.0", em1=True, default_route=True, **kw):
 
 
 @pytest.fixture
-def k():  # type: ignore[no-untyped-def]
+def k():
     """The topology of mk(): a fresh kernel per test."""
     return mk()
 
