@@ -153,7 +153,7 @@ def sender(k, port=SPORT):
     return s
 
 
-def send(s, dst, payload=b"x", dport=DPORT):
+def udp_send(s, dst, payload=b"x", dport=DPORT):
     """sendto(); the errno it failed with, 0 when it succeeded."""
     try:
         s.sendto(payload, (dst, dport))
@@ -227,7 +227,7 @@ __all__ = [
     "arp_in",
     "reply_in",
     "sender",
-    "send",
+    "udp_send",
     "udp_frame",
     "is_arp",
     "is_ip",

@@ -22,11 +22,11 @@ from conformance.arp.source.common import (
     reply_from_us,
     reply_in,
     request_from_us,
-    send,
     sender,
     sent,
     udp_frame,
     udp_payloads,
+    udp_send,
 )
 
 
@@ -34,7 +34,7 @@ def resolves_without_request(k, ip, expected_mac, payload=b"probe"):
     """Send a datagram to ip: True when it leaves at once to expected_mac
     (a valid entry), False when an ARP request goes out instead."""
     s = sender(k, port=6001)
-    send(s, ip, payload)
+    udp_send(s, ip, payload)
     frames = sent(k)
     if frames == [request_from_us(k, "em0", EM0, ip)]:
         return False
@@ -295,7 +295,7 @@ def test_reply_on_other_interface_does_not_resolve(k):
     reply received on em0 for a host of em1's network leaves the incomplete
     entry of em1 (and its held datagram) untouched."""
     s = sender(k)
-    send(s, PEER1, b"via-em1")
+    udp_send(s, PEER1, b"via-em1")
     assert sent(k, "em1") == [request_from_us(k, "em1", EM1, PEER1)]
     reply_in(k, PEER1, "02:00:00:00:01:07", ifname="em0")
     assert sent(k, "em1") == []
@@ -308,8 +308,8 @@ def test_request_from_awaited_host_releases_held_then_replies():
     only then (768-868) is the request answered."""
     k = make_host(maxhold=2)
     s = sender(k)
-    send(s, TARGET, b"p1")
-    send(s, TARGET, b"p2")
+    udp_send(s, TARGET, b"p1")
+    udp_send(s, TARGET, b"p2")
     sent(k)
     arp_in(k, "em0", 1, TARGET_MAC, TARGET, EM0)
     frames = sent(k)

@@ -25,12 +25,12 @@ from conformance.arp.source.common import (
     make_host,
     reply_in,
     request_from_us,
-    send,
     sender,
     sent,
     settle,
     udp_frame,
     udp_payloads,
+    udp_send,
 )
 
 
@@ -79,7 +79,7 @@ def test_first_datagram_sends_request_and_succeeds(k):
     broadcasts a request (arprequest with sip NULL picks the address of
     em0 on the target's subnet, 227-235); ether_output 199 returns 0."""
     s = sender(k)
-    assert send(s, TARGET) == 0
+    assert udp_send(s, TARGET) == 0
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
 
 
@@ -90,7 +90,7 @@ def test_request_source_is_the_address_on_the_target_subnet(k):
     k.ifconfig("em0", "10.0.0.1/8", alias=True)
     sent(k)
     s = sender(k)
-    assert send(s, "10.0.0.5") == 0
+    assert udp_send(s, "10.0.0.5") == 0
     assert sent(k) == [request_from_us(k, "em0", "10.0.0.1", "10.0.0.5")]
 
 
@@ -98,7 +98,7 @@ def test_reply_releases_held_datagram(k):
     """in_arpinput 728-729 stores the MAC and marks the entry valid, 752-764
     sends the held packet through if_output with the new address."""
     s = sender(k)
-    assert send(s, TARGET, b"held") == 0
+    assert udp_send(s, TARGET, b"held") == 0
     sent(k)
     reply_in(k, TARGET, TARGET_MAC)
     (frame,) = sent(k)
@@ -109,11 +109,11 @@ def test_resolved_entry_used_without_arp_traffic(k):
     """arpresolve 325-343: a valid entry not near expiry gives the MAC at
     once; no request is sent."""
     s = sender(k)
-    send(s, TARGET, b"one")
+    udp_send(s, TARGET, b"one")
     reply_in(k, TARGET, TARGET_MAC)
     sent(k)
     k.advance(10)
-    assert send(s, TARGET, b"two") == 0
+    assert udp_send(s, TARGET, b"two") == 0
     (frame,) = sent(k)
     assert frame == udp_frame(frame, mac(k, "em0"), TARGET_MAC, EM0, TARGET, b"two")
 
@@ -123,13 +123,13 @@ def test_one_request_per_second(k):
     second has changed since the last one (la_expire = time_uptime, 406);
     later datagrams in the same second send nothing."""
     s = sender(k)
-    send(s, TARGET, b"a")
+    udp_send(s, TARGET, b"a")
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
-    send(s, TARGET, b"b")
-    send(s, TARGET, b"c")
+    udp_send(s, TARGET, b"b")
+    udp_send(s, TARGET, b"c")
     assert sent(k) == []
     k.advance(1)
-    send(s, TARGET, b"d")
+    udp_send(s, TARGET, b"d")
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
 
 
@@ -138,7 +138,7 @@ def test_maxhold_default_keeps_only_the_newest(k):
     oldest held one, so the reply releases only the last."""
     s = sender(k)
     for p in (b"first", b"second", b"third"):
-        assert send(s, TARGET, p) == 0
+        assert udp_send(s, TARGET, p) == 0
     sent(k)
     reply_in(k, TARGET, TARGET_MAC)
     assert udp_payloads(sent(k)) == [b"third"]
@@ -151,7 +151,7 @@ def test_maxhold_three_keeps_all_in_order():
     k = make_host(maxhold=3)
     s = sender(k)
     for p in (b"first", b"second", b"third"):
-        send(s, TARGET, p)
+        udp_send(s, TARGET, p)
     sent(k)
     reply_in(k, TARGET, TARGET_MAC)
     assert udp_payloads(sent(k)) == [b"first", b"second", b"third"]
@@ -163,7 +163,7 @@ def test_maxhold_two_drops_the_oldest():
     k = make_host(maxhold=2)
     s = sender(k)
     for p in (b"first", b"second", b"third"):
-        send(s, TARGET, p)
+        udp_send(s, TARGET, p)
     sent(k)
     reply_in(k, TARGET, TARGET_MAC)
     assert udp_payloads(sent(k)) == [b"second", b"third"]
@@ -176,12 +176,12 @@ def test_maxtries_then_ehostdown_and_requests_continue(k):
     request per second, so a sixth request goes out with the failing send."""
     s = sender(k)
     for _ in range(5):
-        assert send(s, TARGET) == 0
+        assert udp_send(s, TARGET) == 0
         assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
         k.advance(1)
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
     assert sent(k) == []
 
 
@@ -192,10 +192,10 @@ def test_ehostunreach_through_a_gateway(k):
     k.route_add("default", GW)
     s = sender(k)
     for _ in range(5):
-        assert send(s, "203.0.113.9") == 0
+        assert udp_send(s, "203.0.113.9") == 0
         assert sent(k) == [request_from_us(k, "em0", EM0, GW)]
         k.advance(1)
-    assert send(s, "203.0.113.9") == errno.EHOSTUNREACH
+    assert udp_send(s, "203.0.113.9") == errno.EHOSTUNREACH
 
 
 def test_packet_held_even_when_send_fails(k):
@@ -204,9 +204,9 @@ def test_packet_held_even_when_send_fails(k):
     later reply."""
     s = sender(k)
     for _ in range(5):
-        send(s, TARGET, b"early")
+        udp_send(s, TARGET, b"early")
         k.advance(1)
-    assert send(s, TARGET, b"late") == errno.EHOSTDOWN
+    assert udp_send(s, TARGET, b"late") == errno.EHOSTDOWN
     sent(k)
     reply_in(k, TARGET, TARGET_MAC)
     assert udp_payloads(sent(k)) == [b"late"]
@@ -218,12 +218,12 @@ def test_maxtries_zero_fails_from_the_first_send():
     timer and broadcasts a request."""
     k = make_host(maxtries=0)
     s = sender(k)
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
     assert sent(k) == []
     k.advance(1)
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
 
 
@@ -234,7 +234,7 @@ def test_maxtries_zero_timer_frees_entry_and_reply_still_releases():
     last request), a late reply has nothing to send."""
     k = make_host(maxtries=0)
     s = sender(k)
-    assert send(s, TARGET, b"kept") == errno.EHOSTDOWN
+    assert udp_send(s, TARGET, b"kept") == errno.EHOSTDOWN
     sent(k)
     k.advance(19)
     reply_in(k, TARGET, TARGET_MAC)
@@ -242,7 +242,7 @@ def test_maxtries_zero_timer_frees_entry_and_reply_still_releases():
 
     k2 = make_host(maxtries=0)
     s2 = sender(k2)
-    send(s2, TARGET, b"lost")
+    udp_send(s2, TARGET, b"lost")
     sent(k2)
     k2.advance(21)
     reply_in(k2, TARGET, TARGET_MAC)
@@ -254,7 +254,7 @@ def test_incomplete_entry_dropped_after_wait(k):
     arptimer 183-189 frees the entry and its held packet. A reply arriving
     afterwards creates a fresh entry (in_arpinput 678) with nothing to send."""
     s = sender(k)
-    send(s, TARGET, b"stale")
+    udp_send(s, TARGET, b"stale")
     sent(k)
     k.advance(21)
     reply_in(k, TARGET, TARGET_MAC)
@@ -268,12 +268,12 @@ def test_wait_sysctl_sets_incomplete_lifetime():
     a send starts over (la_asked 0, EWOULDBLOCK -> success)."""
     k = make_host(maxtries=1, wait=5)
     s = sender(k)
-    assert send(s, TARGET) == 0
+    assert udp_send(s, TARGET) == 0
     k.advance(1)
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
     k.advance(5)
     sent(k)
-    assert send(s, TARGET) == 0
+    assert udp_send(s, TARGET) == 0
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
 
 
@@ -282,11 +282,11 @@ def test_default_wait_keeps_incomplete_entry_at_seven_seconds():
     exists with la_asked >= maxtries, so the send fails (arpresolve 396-400)."""
     k = make_host(maxtries=1)
     s = sender(k)
-    assert send(s, TARGET) == 0
+    assert udp_send(s, TARGET) == 0
     k.advance(1)
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
     k.advance(6)
-    assert send(s, TARGET) == errno.EHOSTDOWN
+    assert udp_send(s, TARGET) == errno.EHOSTDOWN
 
 
 def test_preemptive_request_before_expiry(k):
@@ -296,31 +296,31 @@ def test_preemptive_request_before_expiry(k):
     la_preempt. Resolved at R: no request at R+1195, one at R+1196, none for a
     second send in that second (preempt 4), one at R+1197."""
     s = sender(k)
-    send(s, TARGET)
+    udp_send(s, TARGET)
     reply_in(k, TARGET, TARGET_MAC)
     sent(k)
     req = request_from_us(k, "em0", EM0, TARGET)
 
     k.advance(1195)
-    assert send(s, TARGET, b"t1195") == 0
+    assert udp_send(s, TARGET, b"t1195") == 0
     frames = sent(k)
     assert [f for f in frames if is_arp(f)] == []
     assert udp_payloads(frames) == [b"t1195"]
 
     k.advance(1)
-    assert send(s, TARGET, b"t1196") == 0
+    assert udp_send(s, TARGET, b"t1196") == 0
     frames = sent(k)
     assert frames[0] == req
     assert frames[1] == udp_frame(frames[1], mac(k, "em0"), TARGET_MAC, EM0, TARGET, b"t1196")
     assert len(frames) == 2
 
-    assert send(s, TARGET, b"again") == 0
+    assert udp_send(s, TARGET, b"again") == 0
     frames = sent(k)
     assert [f for f in frames if is_arp(f)] == []
     assert udp_payloads(frames) == [b"again"]
 
     k.advance(1)
-    send(s, TARGET, b"t1197")
+    udp_send(s, TARGET, b"t1197")
     frames = sent(k)
     assert [f for f in frames if is_arp(f)] == [req]
 
@@ -332,11 +332,11 @@ def test_max_age_expiry(k):
     depend on whether the callout ran first: arpresolve 325-326 no longer
     treats the entry as valid once la_expire <= time_uptime."""
     s = sender(k)
-    send(s, TARGET)
+    udp_send(s, TARGET)
     reply_in(k, TARGET, TARGET_MAC)
     sent(k)
     k.advance(1200)
-    assert send(s, TARGET, b"after") == 0
+    assert udp_send(s, TARGET, b"after") == 0
     frames = sent(k)
     assert frames == [request_from_us(k, "em0", EM0, TARGET)]
 
@@ -347,14 +347,14 @@ def test_max_age_sysctl():
     time_uptime, 325-326) and is gone at +60."""
     k = make_host(max_age=60)
     s = sender(k)
-    send(s, TARGET)
+    udp_send(s, TARGET)
     reply_in(k, TARGET, TARGET_MAC)
     sent(k)
     k.advance(59)
-    send(s, TARGET, b"t59")
+    udp_send(s, TARGET, b"t59")
     assert udp_payloads(sent(k)) == [b"t59"]
     k.advance(1)
-    send(s, TARGET, b"t60")
+    udp_send(s, TARGET, b"t60")
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
 
 
@@ -363,14 +363,14 @@ def test_arp_traffic_from_host_refreshes_entry(k):
     entry for max_age from now. Resolved at R, refreshed by a request at
     R+1000: at R+1500 the entry is valid and far from expiry, so no request."""
     s = sender(k)
-    send(s, TARGET)
+    udp_send(s, TARGET)
     reply_in(k, TARGET, TARGET_MAC)
     sent(k)
     k.advance(1000)
     arp_in(k, "em0", 1, TARGET_MAC, TARGET, EM0)
     sent(k)
     k.advance(500)
-    assert send(s, TARGET, b"t1500") == 0
+    assert udp_send(s, TARGET, b"t1500") == 0
     frames = sent(k)
     assert [f for f in frames if is_arp(f)] == []
     assert udp_payloads(frames) == [b"t1500"]
@@ -383,7 +383,7 @@ def test_static_entry_never_requests(k):
     k.arp_add(PEER, PEER_MAC)
     s = sender(k)
     k.advance(3000)
-    assert send(s, PEER, b"static") == 0
+    assert udp_send(s, PEER, b"static") == 0
     (frame,) = sent(k)
     assert frame == udp_frame(frame, mac(k, "em0"), PEER_MAC, EM0, PEER, b"static")
 
@@ -397,7 +397,7 @@ def test_useloopback_off_own_address_looped_not_sent():
     r = k.socket(kstack.sock.AF_INET, kstack.sock.SOCK_DGRAM)
     r.bind(("0.0.0.0", 7777))
     s = sender(k)
-    assert send(s, EM0, b"self", dport=7777) == 0
+    assert udp_send(s, EM0, b"self", dport=7777) == 0
     settle(k)
     assert [f for f in sent(k) if is_ip(f)] == []
     data, (addr, port) = r.recvfrom(100)
@@ -410,7 +410,7 @@ def test_gateway_resolution_uses_gateway_mac(k):
     MAC once the gateway has answered."""
     k.route_add("default", GW)
     s = sender(k)
-    send(s, "203.0.113.9", b"via-gw")
+    udp_send(s, "203.0.113.9", b"via-gw")
     sent(k)
     reply_in(k, GW, GW_MAC)
     (frame,) = sent(k)
@@ -421,11 +421,11 @@ def test_moved_entry_used_for_next_datagram(k):
     """in_arpinput 696-718 then 728: a non-static valid entry takes the new
     sender hardware address (logged as a move); later datagrams go there."""
     s = sender(k)
-    send(s, TARGET)
+    udp_send(s, TARGET)
     reply_in(k, TARGET, TARGET_MAC)
     sent(k)
     reply_in(k, TARGET, OTHER_MAC)
     sent(k)
-    send(s, TARGET, b"moved")
+    udp_send(s, TARGET, b"moved")
     (frame,) = sent(k)
     assert frame == udp_frame(frame, mac(k, "em0"), OTHER_MAC, EM0, TARGET, b"moved")

@@ -15,10 +15,10 @@ from conformance.arp.source.common import (
     mac,
     reply_in,
     request_from_us,
-    send,
     sender,
     sent,
     udp_frame,
+    udp_send,
 )
 
 
@@ -31,7 +31,7 @@ def test_deleting_address_frees_static_entries_of_its_prefix(k):
     k.ifconfig("em0", EM0 + "/24")
     sent(k)
     s = sender(k)
-    assert send(s, PEER) == 0
+    assert udp_send(s, PEER) == 0
     assert sent(k) == [request_from_us(k, "em0", EM0, PEER)]
 
 
@@ -42,7 +42,7 @@ def test_deleting_address_frees_dynamic_entries_of_its_prefix(k):
     k.ifconfig("em0", EM0 + "/24")
     sent(k)
     s = sender(k)
-    assert send(s, TARGET) == 0
+    assert udp_send(s, TARGET) == 0
     assert sent(k) == [request_from_us(k, "em0", EM0, TARGET)]
 
 
@@ -55,6 +55,6 @@ def test_deleting_alias_keeps_entries_of_other_prefixes(k):
     k.ifconfig("em0", "10.0.0.1", delete=True)
     sent(k)
     s = sender(k)
-    assert send(s, TARGET, b"kept") == 0
+    assert udp_send(s, TARGET, b"kept") == 0
     (frame,) = sent(k)
     assert frame == udp_frame(frame, mac(k, "em0"), TARGET_MAC, EM0, TARGET, b"kept")

@@ -15,9 +15,9 @@ from conformance.arp.source.common import (
     mac,
     make_host,
     reply_in,
-    send,
     sender,
     sent,
+    udp_send,
 )
 
 FIELDS = (
@@ -119,7 +119,7 @@ def test_requests_and_hold_overflow_counted(k):
     before = snapshot(k)
     s = sender(k)
     for p in (b"1", b"2", b"3"):
-        send(s, TARGET, p)
+        udp_send(s, TARGET, p)
     sent(k)
     delta(k, before, txrequests=1, dropped=2)
 
@@ -128,7 +128,7 @@ def test_incomplete_entry_timeout_counted(k):
     """arptimer 187-189: freeing the incomplete entry adds its held packet to
     dropped and counts one timeout."""
     s = sender(k)
-    send(s, TARGET)
+    udp_send(s, TARGET)
     sent(k)
     before = snapshot(k)
     k.advance(21)
@@ -148,7 +148,7 @@ def test_address_removal_drops_held_packets(k):
     """in.c in_lltable_prefix_free 1393-1394: entries freed with the prefix
     add their held packets to dropped (no timeout is counted)."""
     s = sender(k)
-    send(s, TARGET)
+    udp_send(s, TARGET)
     sent(k)
     before = snapshot(k)
     k.ifconfig("em0", EM0, delete=True)

@@ -98,7 +98,7 @@ def udp_socket(k, port=SPORT, owner=None):
     return s
 
 
-def send(s, dst, payload=b"x", dport=DPORT):
+def udp_send(s, dst, payload=b"x", dport=DPORT):
     try:
         s.sendto(payload, (dst, dport))
     except OSError as e:
@@ -184,7 +184,7 @@ __all__ = [
     "route",
     "prefixes",
     "udp_socket",
-    "send",
+    "udp_send",
     "ip_frames",
     "udp_frame",
     "echo_request",

@@ -22,9 +22,9 @@ from conformance.route.source.common import (
     mac,
     make_host,
     oserr,
-    send,
     sent,
     udp_in,
+    udp_send,
     udp_socket,
 )
 
@@ -84,7 +84,7 @@ def test_route_mtu_fragments_datagram(k):
     0) and 456 (offset 69)."""
     k.route_add("10.0.0.0/8", GW, mtu=576)
     s = udp_socket(k)
-    assert send(s, "10.1.1.1", b"z" * 1000) == 0
+    assert udp_send(s, "10.1.1.1", b"z" * 1000) == 0
     frags = ip_frames(k, "em0")
     assert [(f.dst, f[IP].len, f[IP].flags.value, f[IP].frag) for f in frags] == [
         (GW_MAC, 572, 1, 0),
@@ -99,7 +99,7 @@ def test_route_mtu_above_interface_clamped_on_use(k):
     k.route_add("10.0.0.0/8", GW, mtu=9000)
     assert k.route_get("10.1.1.1").mtu == 9000
     s = udp_socket(k)
-    assert send(s, "10.1.1.1", b"y" * 1400) == 0
+    assert udp_send(s, "10.1.1.1", b"y" * 1400) == 0
     (frame,) = ip_frames(k, "em0")
     assert (frame[IP].len, frame[IP].flags.value, frame[IP].frag) == (1428, 0, 0)
     assert k.route_get("10.1.1.1").mtu == 1500
@@ -112,7 +112,7 @@ def test_interface_mtu_change_does_not_touch_prefix_route_until_used(k):
     k.ifconfig("em0", mtu=1280)
     assert k.route_get(PEER).mtu == 1500
     s = udp_socket(k)
-    send(s, PEER, b"small")
+    udp_send(s, PEER, b"small")
     sent(k, "em0")
     assert k.route_get(PEER).mtu == 1280
 
@@ -123,11 +123,11 @@ def test_raising_interface_mtu_leaves_route_mtu_low(k):
     payload is fragmented at 1280: (1280 - 20) & ~7 = 1256, then 152."""
     k.ifconfig("em0", mtu=1280)
     s = udp_socket(k)
-    send(s, PEER, b"small")
+    udp_send(s, PEER, b"small")
     sent(k, "em0")
     k.ifconfig("em0", mtu=1500)
     assert k.route_get(PEER).mtu == 1280
-    assert send(s, PEER, b"w" * 1400) == 0
+    assert udp_send(s, PEER, b"w" * 1400) == 0
     frags = ip_frames(k, "em0")
     assert [(f.dst, f[IP].len, f[IP].flags.value, f[IP].frag) for f in frags] == [
         (PEER_MAC, 1276, 1, 0),

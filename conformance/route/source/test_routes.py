@@ -25,11 +25,11 @@ from conformance.route.source.common import (
     make_host,
     oserr,
     route,
-    send,
     sent,
     settle,
     sock,
     udp_in,
+    udp_send,
     udp_socket,
 )
 
@@ -184,7 +184,7 @@ def test_interface_route_via_own_address_arps_for_destination(k):
     em0 when none shares the target's subnet."""
     k.route_add("10.0.0.0/8", EM0)
     s = udp_socket(k)
-    assert send(s, "10.1.2.3") == 0
+    assert udp_send(s, "10.1.2.3") == 0
     (raw,) = sent(k, "em0")
     a = Ether(raw)
     assert (a.dst, a.type, a.pdst, a.psrc, a.op) == (
@@ -213,8 +213,8 @@ def test_reject_route_via_loopback(k):
     k.route_add("10.0.0.0/8", "127.0.0.1", reject=True)
     k.route_add("10.9.9.9", "127.0.0.1", reject=True)
     s = bound_socket(k)
-    assert send(s, "10.1.1.1") == errno.ENETUNREACH
-    assert send(s, "10.9.9.9") == errno.EHOSTUNREACH
+    assert udp_send(s, "10.1.1.1") == errno.ENETUNREACH
+    assert udp_send(s, "10.9.9.9") == errno.EHOSTUNREACH
     assert sent(k, "em0") == []
     assert sent(k, "em1") == []
 
@@ -224,7 +224,7 @@ def test_blackhole_route_via_loopback(k):
     and reports success; nothing is transmitted or delivered."""
     k.route_add("10.0.0.0/8", "127.0.0.1", blackhole=True)
     s = bound_socket(k)
-    assert send(s, "10.1.1.1") == 0
+    assert udp_send(s, "10.1.1.1") == 0
     settle(k)
     assert sent(k, "em0") == []
     assert sent(k, "em1") == []
@@ -239,7 +239,7 @@ def test_unbound_socket_to_loopback_route_enetunreach(k):
     or not."""
     k.route_add("10.0.0.0/8", "127.0.0.1", blackhole=True)
     s = udp_socket(k)
-    assert send(s, "10.1.1.1") == errno.ENETUNREACH
+    assert udp_send(s, "10.1.1.1") == errno.ENETUNREACH
 
 
 def test_reject_flag_ignored_on_ethernet(k):
@@ -248,7 +248,7 @@ def test_reject_flag_ignored_on_ethernet(k):
     route through an Ethernet gateway still transmits."""
     k.route_add("10.0.0.0/8", GW, reject=True)
     s = udp_socket(k)
-    assert send(s, "10.1.1.1", b"through") == 0
+    assert udp_send(s, "10.1.1.1", b"through") == 0
     (frame,) = ip_frames(k, "em0")
     assert (frame.dst, frame[IP].dst, bytes(frame[UDP].payload)) == (GW_MAC, "10.1.1.1", b"through")
 

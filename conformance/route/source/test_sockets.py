@@ -20,11 +20,11 @@ from conformance.route.source.common import (
     mac,
     make_host,
     oserr,
-    send,
     sent,
     settle,
     sock,
     udp_frame,
+    udp_send,
     udp_socket,
 )
 
@@ -40,7 +40,7 @@ def k():
 def leaves_by(k, s, payload=b"which-fib", sport=5555):
     """Send to 203.0.113.5; the interface the datagram left by ('em0' or
     'em1'), checked byte for byte against the route's gateway."""
-    assert send(s, REMOTE, payload) == 0
+    assert udp_send(s, REMOTE, payload) == 0
     f0, f1 = sent(k, "em0"), sent(k, "em1")
     if f0:
         (frame,) = f0
@@ -129,7 +129,7 @@ def test_jail_processes_keep_the_fib_they_were_started_in(k):
     k.setfib(0)
     s = j.socket(sock.AF_INET, sock.SOCK_DGRAM)
     s.bind(("0.0.0.0", 5556))
-    assert send(s, REMOTE, b"jailed") == 0
+    assert udp_send(s, REMOTE, b"jailed") == 0
     assert sent(k, "em0") == []
     (frame,) = ip_frames(k, "em1")
     assert (frame.dst, frame["IP"].dst) == (GW1_MAC, REMOTE)
@@ -143,7 +143,7 @@ def test_fib1_socket_to_own_address_loops_on_em0(k):
     r = udp_socket(k, 7777)
     s = udp_socket(k, 5557)
     s.setsockopt(sock.SOL_SOCKET, sock.SO_SETFIB, 1)
-    assert send(s, EM0, b"self", dport=7777) == 0
+    assert udp_send(s, EM0, b"self", dport=7777) == 0
     settle(k)
     assert sent(k, "em0") == []
     data, (addr, port) = r.recvfrom(100)
