@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from kstack.kern.kernel import Kernel
     from kstack.kern.mbuf import Mbuf
     from kstack.net.if_var import Ifnet
+    from kstack.net.vnet import VNet
 
 PFIL_IN = 0x1
 PFIL_OUT = 0x2
@@ -69,9 +70,29 @@ Hook = Callable[["PfilPacket"], "int | None"]
 __all__ = ["IN", "OUT", "PFIL_IN", "PFIL_OUT", "PfilHead", "PfilHook", "PfilPacket"]
 
 
+NO_IPFW_FWD = (
+    "pfil: next hop or local delivery requested, ignored: the kernel is built "
+    "without options IPFIREWALL_FORWARD"
+)
+
+
 def ipfw_fwd(kernel: Kernel) -> bool:
     """Whether the stack acts on a hook's next hop or M_FASTFWD_OURS."""
     return "IPFIREWALL_FORWARD" in kernel.options or kernel.profile.ipfw_fwd_always
+
+
+def fwd_requested(vnet: VNet, m: Mbuf) -> bool:
+    """Whether a hook asked for a next hop or local delivery that this
+    kernel acts on. A request the kernel cannot honour is dropped from the
+    packet, with an event saying so."""
+    if not (m.fwd or m.flags & M_FASTFWD_OURS):
+        return False
+    if ipfw_fwd(vnet.kernel):
+        return True
+    m.fwd = 0
+    m.flags &= ~M_FASTFWD_OURS
+    vnet.note(m, NO_IPFW_FWD)
+    return False
 
 
 class PfilHook:

@@ -572,16 +572,12 @@ class VNet:
         fibnum = None if fib is None else self.kernel.fibnum(fib, what="ifconfig fib")
         lladdr = None
         if ether is not None:
-            if not isinstance(ether, str):
-                raise TypeError(f"ether must be a str, not {type(ether).__name__}")
             lladdr = parse_mac(ether)
         a = plen = 0
         if addr is not None:
             a, plen = parse_prefix(addr)
         bcast = None
         if broadcast is not None:
-            if not isinstance(broadcast, str):
-                raise TypeError(f"broadcast must be a str, not {type(broadcast).__name__}")
             bcast = aton(broadcast)
         ifp = self.ifnet_by_name.get(name)
         if ifp is not None and lladdr is not None and ifp.type != IFT_ETHER:
@@ -651,10 +647,6 @@ class VNet:
             raise TypeError(f"mtu must be an int, not {type(mtu).__name__}")
         if not 0 <= mtu <= 0xFFFF_FFFF_FFFF_FFFF:
             raise OSError(errno.EINVAL, f"mtu {mtu}: not a u_long")
-        if gateway is not None and not isinstance(gateway, str):
-            raise TypeError(f"a gateway is a str, not {type(gateway).__name__}")
-        if iface is not None and not isinstance(iface, str):
-            raise TypeError(f"iface must be a str, not {type(iface).__name__}")
         d, plen = (0, 0) if dest == "default" else parse_prefix(dest)
         gw = aton(gateway) if gateway is not None else 0
         d &= prefix_mask(plen)
@@ -748,8 +740,6 @@ class VNet:
         from kstack.netinet.if_ether import arp_add_static
 
         a = aton(addr)
-        if not isinstance(ether, str):
-            raise TypeError(f"ether must be a str, not {type(ether).__name__}")
         mac = parse_mac(ether)
         if iface is not None:
             ifp = self.iface(iface)

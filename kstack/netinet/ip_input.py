@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kstack.kern.mbuf import M_BCAST, M_FASTFWD_OURS, M_MCAST, MHLEN, Mbuf
 from kstack.net.if_loop import M_CSUM_IP_VALID
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK
-from kstack.net.pfil import PFIL_IN, ipfw_fwd
+from kstack.net.pfil import PFIL_IN, fwd_requested
 from kstack.net.route import RTF_DYNAMIC, RTF_GATEWAY, RTF_MODIFIED
 from kstack.netinet.ip import (
     IP_HDR,
@@ -56,10 +56,6 @@ _BADSUM = dropped("ips_badsum")
 _BADLEN = dropped("ips_badlen")
 _CANTFORWARD = dropped("ips_cantforward")
 _FORWARDED = Outcome(FORWARDED, "ips_forward")
-NO_IPFW_FWD = (
-    "pfil: next hop or local delivery requested, ignored: the kernel is built "
-    "without options IPFIREWALL_FORWARD"
-)
 _TIMXCEED = dropped("icps_error", "ip_forward: TTL expired; ICMP time exceeded")
 
 
@@ -122,17 +118,12 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
         hlen = (vhl & 0x0F) << 2
         dchg = ndst != dst
         dst = ndst
-        if m.fwd or m.flags & M_FASTFWD_OURS:
-            if not ipfw_fwd(vnet.kernel):
-                m.fwd = 0
-                m.flags &= ~M_FASTFWD_OURS
-                vnet.note(m, NO_IPFW_FWD)
-            elif m.flags & M_FASTFWD_OURS:
+        if fwd_requested(vnet, m):
+            if m.flags & M_FASTFWD_OURS:
                 m.flags &= ~M_FASTFWD_OURS
                 return _ours(vnet, m)
-            else:
-                # Shipped on directly: no options, no "ours" decision.
-                return ip_forward(vnet, m, hlen, ip_len, ip_off, ttl, dst, srcrt=True)
+            # Shipped on directly: no options, no "ours" decision.
+            return ip_forward(vnet, m, hlen, ip_len, ip_off, ttl, dst, srcrt=True)
 
     if hlen > 20:
         from kstack.netinet.ip_options import ip_dooptions

@@ -9,7 +9,7 @@ from kstack.kern.mbuf import M_BCAST, M_FASTFWD_OURS, M_MCAST, M_SKIP_FIREWALL, 
 from kstack.net.if_ethersubr import ether_output
 from kstack.net.if_loop import M_CSUM_DATA_VALID, M_CSUM_IP_VALID, if_simloop, looutput
 from kstack.net.if_var import IFF_BROADCAST, IFF_LOOPBACK, IFF_MULTICAST, IFF_UP, IFT_LOOP
-from kstack.net.pfil import PFIL_OUT, ipfw_fwd
+from kstack.net.pfil import PFIL_OUT, fwd_requested
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
 from kstack.netinet.in_ import ifa_ifwithbroadaddr, ifa_ifwithnet, in_broadcast
 from kstack.netinet.ip import (
@@ -28,7 +28,6 @@ from kstack.netinet.ip_input import (
     IP_RAWOUTPUT,
     IP_ROUTETOIF,
     IP_SENDONES,
-    NO_IPFW_FWD,
 )
 from kstack.netinet.ip_options import ip_insertoptions, ip_optcopy
 
@@ -270,12 +269,7 @@ def _pfil_out(
                 vnet, m, flags=flags | _IP_AGAIN, imo=imo, via=int.from_bytes(odst, "big")
             )
         return ip_output(vnet, m, flags=flags | _IP_AGAIN, imo=imo)
-    if m.fwd or m.flags & M_FASTFWD_OURS:
-        if not ipfw_fwd(vnet.kernel):
-            m.fwd = 0
-            m.flags &= ~M_FASTFWD_OURS
-            vnet.note(m, NO_IPFW_FWD)
-            return -1
+    if fwd_requested(vnet, m):
         if m.flags & M_FASTFWD_OURS:
             return _loop_ours(vnet, m, delayed)
         via = m.fwd
