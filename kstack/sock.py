@@ -18,6 +18,7 @@ AF_UNSPEC = 0
 AF_UNIX = AF_LOCAL = 1
 AF_INET = 2
 AF_IMPLINK = 3
+AF_ROUTE = PF_ROUTE = 17
 AF_LINK = 18
 AF_INET6 = 28
 
@@ -360,3 +361,52 @@ def getipv4sourcefilter(
 ) -> tuple[int, int, list[str]]:
     """getipv4sourcefilter(3): the interface named by one of its addresses."""
     return getsourcefilter(s, _ifindex_of(s, iface_addr), group, numsrc)
+
+
+# -- routing sockets (net/route.h): message types, address bits, flags ----------
+
+RTM_VERSION = 5
+RTM_ADD = 0x1
+RTM_DELETE = 0x2
+RTM_CHANGE = 0x3
+RTM_GET = 0x4
+RTM_LOSING = 0x5
+RTM_REDIRECT = 0x6
+RTM_MISS = 0x7
+RTM_LOCK = 0x8
+RTM_RESOLVE = 0xB
+RTM_NEWADDR = 0xC
+RTM_DELADDR = 0xD
+RTM_IFINFO = 0xE
+RTM_IFANNOUNCE = 0x11
+IFAN_ARRIVAL = 0  # ifan_what of RTM_IFANNOUNCE
+IFAN_DEPARTURE = 1
+
+RTA_DST = 0x1
+RTA_GATEWAY = 0x2
+RTA_NETMASK = 0x4
+RTA_GENMASK = 0x8
+RTA_IFP = 0x10
+RTA_IFA = 0x20
+RTA_AUTHOR = 0x40
+RTA_BRD = 0x80
+
+RTV_MTU = 0x1
+RTV_EXPIRE = 0x4
+RTV_WEIGHT = 0x100
+
+RTF_UP = 0x1
+RTF_GATEWAY = 0x2
+RTF_HOST = 0x4
+RTF_REJECT = 0x8
+RTF_DYNAMIC = 0x10
+RTF_MODIFIED = 0x20
+RTF_DONE = 0x40
+RTF_STATIC = 0x800
+RTF_BLACKHOLE = 0x1000
+RTF_PROTO1 = 0x8000
+RTF_PROTO2 = 0x4000
+RTF_PROTO3 = 0x40000
+RTF_LOCAL = 0x200000
+RTF_BROADCAST = 0x400000
+RTF_MULTICAST = 0x800000

@@ -4,6 +4,8 @@ and the virtual network stacks (vnet0 first)."""
 from __future__ import annotations
 
 import errno
+import functools
+import heapq
 import math
 import numbers
 import operator
@@ -14,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from kstack.kern.clock import NS, WALL_LIMIT_NS, Clock
 from kstack.kern.rand import Rng
-from kstack.kern.sysctl import CTLFLAG_VNET, Ctx, SysctlTree, Value, sysctl_write
+from kstack.kern.sysctl import (
+    CTLFLAG_VNET,
+    Ctx,
+    SysctlSchema,
+    SysctlTree,
+    Value,
+    sysctl_write,
+)
 from kstack.net.if_var import Ifnet
 from kstack.net.vnet import VNet
 from kstack.outcome import Outcome
@@ -38,6 +47,35 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+@functools.lru_cache(maxsize=64)
+def sysctl_schema(profile: Profile) -> SysctlSchema:
+    """The sysctl leaves a kernel of ``profile`` boots with (the stack's
+    table, ARP's, the pcb lists', the routing sockets'), built once per
+    profile and shared by its kernels (a Profile is frozen, so hashable):
+    leaves that exist only on one side of a switch are left out, and the
+    IP option knobs are per vnet from 10.1."""
+    from kstack.kern.sysctl_table import IP_OPTIONS_OIDS, OIDS, profile_oids
+    from kstack.net.rtsock import RTSOCK_OIDS
+    from kstack.netinet.if_ether import ARP_OIDS
+    from kstack.netinet.in_pcblist import PCBLIST_OIDS
+
+    oids = profile_oids(profile, OIDS)
+    if profile.ip_options_sysctls_per_vnet:
+        oids = tuple(
+            replace(o, flags=o.flags | CTLFLAG_VNET) if o.name in IP_OPTIONS_OIDS else o
+            for o in oids
+        )
+    return SysctlSchema((*oids, *ARP_OIDS, *PCBLIST_OIDS, *RTSOCK_OIDS))
+
+
+def _ifnet_order(ifp: Ifnet) -> tuple[int, int]:
+    return (ifp.vnet.id, ifp.attach_seq)
+
+
+def _vnet_order(v: VNet) -> int:
+    return v.id
+
+
 # Kernel.jail without ip4: jail_set's default, IPv4 disabled.
 _JAIL_DEFAULT: Any = object()
 
@@ -56,9 +94,6 @@ class Kernel:
         tunables: Mapping[str, Value] | None = None,
         boottime_ns: int = DEFAULT_BOOTTIME_NS,
     ) -> None:
-        from kstack.kern.sysctl_table import IP_OPTIONS_OIDS, OIDS
-        from kstack.netinet.if_ether import ARP_OIDS
-
         self.profile = get_profile(profile)
         if not _is_int(seed):
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
@@ -80,15 +115,8 @@ class Kernel:
         self.big_endian = self.profile.big_endian or "BIG_ENDIAN" in opts
         self.clock = Clock(boottime_ns)
         self.rng = Rng(seed)
-        tree = SysctlTree()
-        oids = OIDS
-        if self.profile.ip_options_sysctls_per_vnet:
-            oids = tuple(
-                replace(o, flags=o.flags | CTLFLAG_VNET) if o.name in IP_OPTIONS_OIDS else o
-                for o in oids
-            )
-        tree.register(*oids)
-        tree.register(*ARP_OIDS)
+        self.so_gencnt = 0  # so_gencnt: moves at each socket allocation and release
+        tree = SysctlTree(sysctl_schema(self.profile))
         self.sysctl_tree = tree
         self.sc: dict[str, Value] = tree.defaults(self, vnet=False)
         if isinstance(fibs, bool) or not isinstance(fibs, int):
@@ -96,14 +124,28 @@ class Kernel:
         # ``fibs`` is the net.fibs tunable (route_init keeps it in
         # 1..RT_MAXFIBS); a net.fibs given in ``tunables`` wins over it.
         tunables = dict(tunables or {})
-        tunables.setdefault("net.fibs", fibs)
+        if self.profile.multiple_fibs:
+            tunables.setdefault("net.fibs", fibs)
+        elif fibs != 1:
+            raise ValueError(f"fibs={fibs}: profile {self.profile.name} has one routing table")
         self.fibs = 1
         self.proc_fibnum = 0
         self.vnets: list[VNet] = []
         self._next_vid = 0
         self._epair: EpairQueue | None = None  # the epair netisr, from the first epair
+        from kstack.net.rtsock import RtsState
+
+        self.rts = RtsState()  # routing sockets and the routing netisr queue
         self.jails: dict[str, Jail] = {}
+        self._jids: set[int] = set()  # the jids of self.jails, kept with it
         self._lastprid = 0
+        # The vnets with packets in their netisr IP queue, by id (a heap),
+        # so that running queued work does not visit idle stacks.
+        self._isr_pending: list[tuple[int, VNet]] = []
+        # The interfaces with frames not collected and the vnets with events
+        # not taken (noted by their first one; see ifnets_with_output).
+        self.tx_pending: dict[Ifnet, None] = {}
+        self.ev_pending: dict[VNet, None] = {}
         boot_vnet_tunables: dict[str, Value] = {}
         for name, value in tunables.items():
             oid = tree.lookup(name)
@@ -111,7 +153,7 @@ class Kernel:
                 boot_vnet_tunables[name] = value
             else:
                 sysctl_write(tree, Ctx(self, None), self.sc, name, value, boot=True)
-        self.fibs = int(self.sc["net.fibs"])
+        self.fibs = int(self.sc.get("net.fibs", 1))
         self.vnet0 = self.new_vnet("vnet0")
         for name, value in boot_vnet_tunables.items():
             sysctl_write(tree, Ctx(self, self.vnet0), self.vnet0.sc, name, value, boot=True)
@@ -159,7 +201,7 @@ class Kernel:
         if jid is not None:
             if jid < 0:
                 raise OSError(errno.EINVAL, f"jid {jid} is negative")
-            if any(j.jid == jid for j in self.jails.values()):
+            if jid in self._jids:
                 raise OSError(errno.EEXIST, f"jail {jid} exists")
         if name is not None:
             if not isinstance(name, str) or not name:
@@ -178,6 +220,9 @@ class Kernel:
             mode, addrs = IP4_DISABLED, None
         else:
             mode, addrs = parse_ip4(ip4)
+        if not vnet and not self.profile.jail_multi_ip and (addrs is None or len(addrs) != 1):
+            # Before seed 000:413 jail(2) carried exactly one IPv4 address.
+            raise OSError(errno.EINVAL, "a jail has exactly one IPv4 address in this profile")
         if addrs is not None:
             limit = int(self.sc["security.jail.jail_max_af_ips"])
             if len(addrs) > limit:
@@ -210,6 +255,7 @@ class Kernel:
         )
         j = Jail(self, prison)
         self.jails[name] = j
+        self._jids.add(jid)
         return j
 
     def _next_jid(self) -> int:
@@ -217,7 +263,7 @@ class Kernel:
         is skipped."""
         from kstack.kern.jail import JAIL_MAX
 
-        used = {j.jid for j in self.jails.values()}
+        used = self._jids
         cand = self._lastprid
         for _ in range(JAIL_MAX):
             cand += 1
@@ -235,6 +281,7 @@ class Kernel:
         j = self.jails.pop(name, None)
         if j is None:
             raise OSError(errno.ENOENT, f"jail {name!r} not found")
+        self._jids.discard(j.jid)
         vnet = j.prison.own_vnet
         prison_remove(self, j.prison)
         if vnet is not None and vnet in self.vnets:
@@ -287,7 +334,8 @@ class Kernel:
                 raise OSError(errno.EEXIST, f"jail {x.name} has no vnet of its own")
             return x.vnet
         if isinstance(x, VNet):
-            if x.destroyed or x not in self.vnets:
+            # A stack leaves self.vnets only when destroyed.
+            if x.destroyed or x.kernel is not self:
                 raise OSError(errno.ENXIO, f"{x.name} is not a live stack of this kernel")
             return x
         raise TypeError(f"expected a VNet or a vnet Jail, not {type(x).__name__}")
@@ -295,15 +343,76 @@ class Kernel:
     def all_ifnets(self) -> list[Ifnet]:
         return [ifp for v in self.vnets for ifp in v.ifnets]
 
+    def ifnets_with_output(self) -> list[Ifnet]:
+        """The interfaces of live stacks holding frames not collected yet
+        (``transmitted``), in the order of a walk over ``vnets`` and their
+        interfaces; it costs what the interfaces with output cost, whatever
+        the number of vnets."""
+        pend = self.tx_pending
+        if not pend:
+            return []
+        out = []
+        for ifp in list(pend):
+            if ifp.txq and not ifp.detached and not ifp.vnet.destroyed:
+                out.append(ifp)
+            else:
+                del pend[ifp]
+        out.sort(key=_ifnet_order)
+        return out
+
+    def vnets_with_events(self) -> list[VNet]:
+        """The live stacks holding events not taken yet (``take_events``),
+        in creation order, without visiting the others."""
+        pend = self.ev_pending
+        if not pend:
+            return []
+        out = []
+        for v in list(pend):
+            if v.events and not v.destroyed:
+                out.append(v)
+            else:
+                del pend[v]
+        out.sort(key=_vnet_order)
+        return out
+
     # -- time -------------------------------------------------------------
 
+    def isr_pending(self, vnet: VNet) -> None:
+        """Note that ``vnet`` has packets in its netisr IP queue (the vnet
+        calls this when it queues one and is not noted yet)."""
+        vnet.isr_queued = True
+        heapq.heappush(self._isr_pending, (vnet.id, vnet))
+
     def _drain(self) -> None:
-        """Run queued netisr work (the IP queues of every vnet and the epair
-        queue) until nothing is left."""
+        """Run queued netisr work (the IP queues of the vnets, then the
+        epair queue) until nothing is left. Each round visits the vnets
+        with queued packets in creation order, as a walk over every vnet
+        would; a vnet whose queue fills again behind the walk waits for
+        the next round."""
+        pending = self._isr_pending
         while True:
             again = False
-            for v in self.vnets:
-                if v.ipintrq and v.netisr_drain():
+            behind: list[tuple[int, VNet]] = []
+            last = -1
+            while pending:
+                entry = heapq.heappop(pending)
+                vid, v = entry
+                if vid <= last:
+                    behind.append(entry)
+                    continue
+                last = vid
+                v.isr_queued = False
+                if v.ipintrq and not v.destroyed and v.netisr_drain():
+                    again = True
+            for entry in behind:
+                if entry[1].ipintrq:
+                    heapq.heappush(pending, entry)
+                else:  # drained in its own turn
+                    entry[1].isr_queued = False
+            if self.rts.queue:
+                from kstack.net.rtsock import rts_drain
+
+                if rts_drain(self):
                     again = True
             q = self._epair
             if q is not None and q.q:
@@ -339,20 +448,34 @@ class Kernel:
         seconds as floats). A target at or before now runs the queued
         work without moving time. ValueError when boot time plus the
         target reaches :data:`~kstack.kern.clock.WALL_LIMIT_NS`."""
-        if isinstance(target_ns, bool):
-            raise TypeError("advance_to takes nanoseconds as an int, not bool")
-        try:
-            target_ns = operator.index(target_ns)
-        except TypeError:
-            raise TypeError(
-                f"advance_to takes nanoseconds as an int, not {type(target_ns).__name__}"
-            ) from None
+        if type(target_ns) is not int:
+            if isinstance(target_ns, bool):
+                raise TypeError("advance_to takes nanoseconds as an int, not bool")
+            try:
+                target_ns = operator.index(target_ns)
+            except TypeError:
+                raise TypeError(
+                    f"advance_to takes nanoseconds as an int, not {type(target_ns).__name__}"
+                ) from None
         clock = self.clock
         if clock.boottime_ns + target_ns >= WALL_LIMIT_NS:
             raise ValueError(
                 f"advance_to({target_ns}): past the end of the wall clock "
                 "(nanoseconds since 1970 in 64 bits)"
             )
+        heap = clock._heap
+        epair = self._epair
+        if (
+            not self._isr_pending
+            and not self.rts.queue
+            and (epair is None or not epair.q)
+            and (not heap or heap[0][0] > target_ns)
+        ):
+            # Nothing queued and no callout due by then (the earliest
+            # deadline, stopped or not, lies beyond): time just moves.
+            if target_ns > clock.now:
+                clock.now = target_ns
+            return
         self._drain()
         while True:
             c = clock.pop_due(target_ns)
@@ -362,6 +485,12 @@ class Kernel:
             self._drain()
         if target_ns > clock.now:
             clock.now = target_ns
+
+    @property
+    def pid(self) -> int:
+        """The process id of the process driving the kernel (routing
+        messages it writes carry it in rtm_pid)."""
+        return 1
 
     @property
     def now(self) -> float:
@@ -374,7 +503,10 @@ class Kernel:
         """setfib(2): the FIB of this process (the one driving the kernel):
         its new sockets, ``route`` commands without ``fib=`` and, with
         net.add_addr_allfibs=0, the interface routes of addresses it adds
-        use that table. EINVAL outside 0..net.fibs-1."""
+        use that table. EINVAL outside 0..net.fibs-1; ENOSYS (no such
+        system call) before multiple FIBs (seed 001:233)."""
+        if not self.profile.multiple_fibs:
+            raise OSError(errno.ENOSYS, "setfib: no such system call")
         self.proc_fibnum = self.fibnum(fib, what="setfib")
 
     def fibnum(self, fib: object, *, what: str = "fib") -> int:
@@ -423,8 +555,14 @@ class Kernel:
 
         arp_delete(self.vnet0, addr, iface)
 
-    def sysctl(self, name: str, value: object = None) -> Value:
-        return self.vnet0.sysctl(name, value)
+    def sysctl(self, name: str, value: object = None, *, uid: int = 0) -> Value:
+        """See VNet.sysctl; ``uid`` is the reader's (pcb lists filter by it)."""
+        return self.vnet0.sysctl(name, value, uid=uid)
+
+    def sysctl_size(self, name: str, *, uid: int = 0) -> int:
+        """The size a read of ``name`` with no buffer reports (sysctl(3)
+        with oldp NULL); ENOENT for an unknown name."""
+        return self.vnet0.sysctl_size(name, uid=uid)
 
     def netstat(self, proto: str | None = None) -> Any:
         return self.vnet0.netstat(proto)

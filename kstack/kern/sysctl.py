@@ -17,7 +17,7 @@ Errors follow ``sysctl_root()`` and the stock handlers:
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from kstack.kern.kernel import Kernel
     from kstack.net.vnet import VNet
 
-Value = int | str
+# bytes: an opaque leaf (a pcb list) read whole, as a big enough buffer gets it.
+Value = int | str | bytes
 
 # Flags, by their FreeBSD names.
 CTLFLAG_RD = 0x80000000
@@ -57,13 +58,16 @@ def sysctl_error(code: int, name: str) -> OSError:
 
 
 class Ctx:
-    """Where a handler runs: the kernel and (for VNET oids) the vnet."""
+    """Where a handler runs: the kernel, (for VNET oids) the vnet, and the
+    reader's credential (None: the host's root), which list handlers such as
+    the pcb lists filter by."""
 
-    __slots__ = ("kernel", "vnet")
+    __slots__ = ("kernel", "vnet", "cred")
 
-    def __init__(self, kernel: Kernel, vnet: VNet | None) -> None:
+    def __init__(self, kernel: Kernel, vnet: VNet | None, cred: Any = None) -> None:
         self.kernel = kernel
         self.vnet = vnet
+        self.cred = cred
 
 
 Check = Callable[[Ctx, Any], None]
@@ -75,7 +79,8 @@ Setter = Callable[[Ctx, Any], None]
 class Oid:
     """One sysctl leaf.
 
-    ``default`` may be a callable of the kernel for values computed at boot.
+    ``default`` may be a callable of the kernel for values computed at boot
+    (``kernel.profile`` gives a default that depends on the profile).
     ``check`` validates a new value (raise OSError(EINVAL) to refuse); ``get``
     replaces the stored value with a computed one (read-only views such as
     queue drop counters); ``set`` runs after a value is stored, to apply it.
@@ -105,23 +110,82 @@ class Oid:
         return bool(self.flags & CTLFLAG_TUN)
 
 
-class SysctlTree:
-    """The registered oids of one kernel (shared by all its vnets)."""
+def _add_oids(oids: dict[str, Oid], nodes: set[str], new: Iterable[Oid]) -> None:
+    for oid in new:
+        if oid.name in oids or oid.name in nodes:
+            raise ValueError(f"sysctl {oid.name} registered twice")
+        oids[oid.name] = oid
+        parts = oid.name.split(".")
+        for i in range(1, len(parts)):
+            nodes.add(".".join(parts[:i]))
 
-    __slots__ = ("oids", "nodes")
 
-    def __init__(self) -> None:
+class SysctlSchema:
+    """The part of a sysctl tree that never changes once built: the leaves
+    (names, types, flags, descriptions, handlers), the inner nodes, and the
+    compiled-in defaults, split by scope (machine or vnet) into constant
+    values and values computed per kernel. Built once per process for each
+    profile and shared by every kernel of that profile; values live in the
+    kernels and their vnets, never here."""
+
+    __slots__ = ("oids", "nodes", "_static", "_computed")
+
+    def __init__(self, oids: Iterable[Oid]) -> None:
         self.oids: dict[str, Oid] = {}
         self.nodes: set[str] = set()
+        _add_oids(self.oids, self.nodes, oids)
+        static: dict[bool, dict[str, Value]] = {False: {}, True: {}}
+        computed: dict[bool, list[tuple[str, Callable[[Kernel], Value]]]] = {
+            False: [],
+            True: [],
+        }
+        for oid in self.oids.values():
+            d = oid.default
+            scope = oid.vnet
+            if callable(d):
+                # A placeholder keeps the dict's order the registration order.
+                static[scope][oid.name] = 0
+                computed[scope].append((oid.name, d))
+            else:
+                static[scope][oid.name] = d
+        self._static = static
+        self._computed = {k: tuple(v) for k, v in computed.items()}
+
+    def defaults(self, kernel: Kernel, vnet: bool) -> dict[str, Value]:
+        out = self._static[vnet].copy()
+        for name, fn in self._computed[vnet]:
+            out[name] = fn(kernel)
+        return out
+
+
+class SysctlTree:
+    """The registered oids of one kernel (shared by all its vnets).
+
+    It starts from a shared :class:`SysctlSchema` (or empty) and copies it
+    only when a leaf is registered later (a module loaded at run time), so
+    a kernel costs nothing for the leaves it has in common with the others.
+    ``oids`` and ``nodes`` are read-only views: use ``register`` to add."""
+
+    __slots__ = ("oids", "nodes", "_schema", "_extra")
+
+    def __init__(self, schema: SysctlSchema | None = None) -> None:
+        self._schema = schema
+        self._extra: list[Oid] = []
+        if schema is None:
+            self.oids: dict[str, Oid] = {}
+            self.nodes: set[str] = set()
+        else:
+            self.oids = schema.oids
+            self.nodes = schema.nodes
 
     def register(self, *oids: Oid) -> None:
-        for oid in oids:
-            if oid.name in self.oids or oid.name in self.nodes:
-                raise ValueError(f"sysctl {oid.name} registered twice")
-            self.oids[oid.name] = oid
-            parts = oid.name.split(".")
-            for i in range(1, len(parts)):
-                self.nodes.add(".".join(parts[:i]))
+        schema = self._schema
+        if schema is not None and self.oids is schema.oids:
+            self.oids = dict(schema.oids)
+            self.nodes = set(schema.nodes)
+        _add_oids(self.oids, self.nodes, oids)
+        if schema is not None:
+            self._extra.extend(oids)
 
     def lookup(self, name: str) -> Oid:
         oid = self.oids.get(name)
@@ -140,8 +204,15 @@ class SysctlTree:
                 yield self.oids[name]
 
     def defaults(self, kernel: Kernel, vnet: bool) -> dict[str, Value]:
-        out: dict[str, Value] = {}
-        for oid in self.oids.values():
+        """The compiled-in values of one scope (machine or vnet), in
+        registration order."""
+        if self._schema is not None:
+            out = self._schema.defaults(kernel, vnet)
+            extra: Iterable[Oid] = self._extra
+        else:
+            out = {}
+            extra = self.oids.values()
+        for oid in extra:
             if oid.vnet == vnet:
                 d = oid.default
                 out[oid.name] = d(kernel) if callable(d) else d

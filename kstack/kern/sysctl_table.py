@@ -59,6 +59,7 @@ Deliberately not listed (the name and the reason):
 from __future__ import annotations
 
 import errno
+from dataclasses import replace
 from typing import Any, cast
 
 from kstack.kern.sysctl import (
@@ -84,6 +85,8 @@ __all__ = [
     "MP_NCPUS",
     "NMBCLUSTERS",
     "OIDS",
+    "PROFILE_NODES",
+    "profile_oids",
 ]
 
 # sys/sysctl.h: writes are refused (EPERM) once securelevel > 0. The framework
@@ -1057,3 +1060,96 @@ OIDS: tuple[Oid, ...] = (
     *_KERN_MBUF,
     *_KERN_JAIL,
 )
+
+
+#: Leaves that exist only on one side of a profile switch: name -> (switch,
+#: the switch value under which the leaf exists).
+PROFILE_NODES: dict[str, tuple[str, bool]] = {
+    # ip_id.c and the random_id knob arrived together (seed 002:977).
+    "net.inet.ip.random_id": ("ip_random_id_sysctl", True),
+    "net.inet.ip.random_id_period": ("ip_random_id_sysctl", True),
+    "net.inet.ip.random_id_collisions": ("ip_random_id_sysctl", True),
+    "net.inet.ip.random_id_total": ("ip_random_id_sysctl", True),
+    "net.inet.ip.process_options": ("process_options_sysctl", True),
+    # route.c's FIB leaves came with multiple FIBs (seed 001:233).
+    "net.fibs": ("multiple_fibs", True),
+    "net.my_fibnum": ("multiple_fibs", True),
+    "net.add_addr_allfibs": ("multiple_fibs", True),
+    # igmp.c's knobs came with the IGMPv3 host (seed 000:344).
+    **{
+        "net.inet.igmp." + n: ("igmpv3", True)
+        for n in (
+            "recvifkludge",
+            "sendra",
+            "sendlocal",
+            "v1enable",
+            "v2enable",
+            "legacysupp",
+            "default_version",
+            "gsrdelay",
+        )
+    },
+    "net.inet.ip.mcast.loop": ("ip_mcast_loop_sysctl", True),
+    # netisr2's limits and policy (seed 002:71); the old netisr had only
+    # net.isr.direct (read-write) and its dispatch counters.
+    **{
+        "net.isr." + n: ("netisr_workstreams", True)
+        for n in (
+            "dispatch",
+            "direct_force",
+            "maxthreads",
+            "bindthreads",
+            "maxqlimit",
+            "defaultqlimit",
+            "maxprot",
+            "numthreads",
+        )
+    },
+}
+
+# The old netisr (before seed 002:71): net.isr.direct is the dispatch knob
+# (1 = direct), and the IP queue limit is a plain int over ifq_maxlen,
+# IFQ_MAXLEN (50) at boot, with no upper bound.
+_OLD_NETISR = {
+    "net.isr.direct": Oid(
+        "net.isr.direct",
+        CTLTYPE_INT,
+        1,
+        CTLFLAG_RW | CTLFLAG_TUN,
+        "1: hand packets to the protocol at once; 0: queue them for the netisr",
+    ),
+    "net.inet.ip.intr_queue_maxlen": Oid(
+        "net.inet.ip.intr_queue_maxlen",
+        CTLTYPE_INT,
+        50,
+        CTLFLAG_RW,
+        "Length limit of the IP input queue",
+    ),
+}
+
+# Before seed 003:364 somaxconn was a plain int leaf with no handler.
+_SOMAXCONN_SIGNED = Oid(
+    "kern.ipc.somaxconn",
+    CTLTYPE_INT,
+    128,
+    CTLFLAG_RW,
+    "Longest accept queue listen(2) will grant",
+)
+
+
+def profile_oids(profile: Any, oids: tuple[Oid, ...] = OIDS) -> tuple[Oid, ...]:
+    """The leaves a kernel of ``profile`` has: ``oids`` without the ones its
+    switches rule out (PROFILE_NODES), with profile-specific replacements."""
+    out: list[Oid] = []
+    for o in oids:
+        gate = PROFILE_NODES.get(o.name)
+        if gate is not None and bool(getattr(profile, gate[0])) != gate[1]:
+            continue
+        if o.name == "kern.ipc.somaxconn" and not profile.somaxconn_unsigned:
+            o = _SOMAXCONN_SIGNED
+        if o.name == "net.inet.ip.check_interface" and not profile.check_interface_default_off:
+            o = replace(o, default=1)  # strong ES by default before seed 002:871
+        if not profile.netisr_workstreams:
+            o = _OLD_NETISR.get(o.name, o)
+        out.append(o)
+    return tuple(out)

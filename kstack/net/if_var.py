@@ -84,6 +84,26 @@ class IfCounters:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
+class TxQueue(list[tuple[bytes, str]]):
+    """The frames an interface sent that the harness has not collected yet,
+    oldest first: (frame, why). The first frame queued into an empty queue
+    notes the interface in its kernel's ``tx_pending``, so that collecting
+    output visits only the interfaces that have some."""
+
+    __slots__ = ("ifp",)
+
+    def __init__(self, ifp: Ifnet | None = None) -> None:
+        super().__init__()
+        self.ifp = ifp
+
+    def append(self, item: tuple[bytes, str]) -> None:
+        if not self:
+            ifp = self.ifp
+            if ifp is not None:
+                ifp.vnet.kernel.tx_pending[ifp] = None
+        list.append(self, item)
+
+
 @dataclass(slots=True, eq=False)
 class Ifnet:
     """struct ifnet: an interface of one vnet."""
@@ -99,7 +119,7 @@ class Ifnet:
     addrs_in: list[InIfaddr] = field(default_factory=list)
     counters: IfCounters = field(default_factory=IfCounters)
     # frames sent and not yet collected by transmitted(): (frame, why)
-    txq: list[tuple[bytes, str]] = field(default_factory=list)
+    txq: list[tuple[bytes, str]] = field(default_factory=TxQueue)
     snd_len: int = 0  # if_snd occupancy; the emulated driver drains at once
     snd_maxlen: int = IFQ_MAXLEN
     snd_drops: int = 0
@@ -116,6 +136,11 @@ class Ifnet:
     home_vnet: Any = None  # the vnet it was created in (vnet destruction returns it there)
     detached: bool = False  # destroyed (if_detach): frames still in flight to it are dropped
     epair_unit: int = -1
+    attach_seq: int = 0  # its place in its vnet's list of interfaces (attach order)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.txq, TxQueue):
+            self.txq.ifp = self
 
     @property
     def ether(self) -> str:

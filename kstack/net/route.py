@@ -43,6 +43,11 @@ RTF_MULTICAST = 0x800000
 
 RT_MAXFIBS = 16
 
+# RouteTable.lookup's ``report``: rtalloc1_fib(report=1), and the same for
+# ip_forward's own lookup (see rtm_miss_per_forward).
+RT_REPORT = 1
+RT_REPORT_FORWARD = 2
+
 _FLAG_LETTERS = (
     (RTF_UP, "U"),
     (RTF_GATEWAY, "G"),
@@ -82,6 +87,11 @@ class Rtentry:
     # The lo0 route to a local address: the kernel's rt_ifa is lo0's
     # link-level address; ``ifa`` keeps the local address it stands for.
     self_route: bool = False
+    # rt_gateway as a routing socket gave it when it is not simply the
+    # next hop's sockaddr_in (a link-level gateway, or an address without
+    # RTF_GATEWAY); None: derived from the fields above.
+    gw_sa: bytes | None = None
+    weight: int = 1  # rmx_weight: 1 for every route rtrequest1_fib adds
 
     @property
     def prefix(self) -> str:
@@ -205,26 +215,45 @@ class RouteTable:
             del t[rt.dst]
             self._relens()
 
-    def lookup(self, dst: int) -> Rtentry | None:
+    def lookup(self, dst: int, report: int = 0) -> Rtentry | None:
         """Longest-prefix match (rtalloc1_fib); a host route comes first.
 
         The caller uses the route and lets it go: a route learned from a
         redirect gets a fresh expiry (or is deleted at once when
         net.inet.ip.rtexpire is 0; the caller still holds it). A miss
-        counts rts_unreach."""
+        counts rts_unreach. ``report`` (rtalloc1_fib's argument, set by
+        ip_output and ip_rtaddr): a miss sends RTM_MISS to the routing
+        sockets. :data:`RT_REPORT_FORWARD` marks ip_forward's lookup, which
+        before the fix of PRs kern/123621 and kern/124540 reported a miss
+        even when it found the route (profile ``rtm_miss_per_forward``)."""
         rt = self.hosts.get(dst)
         if rt is not None:
             # Only host routes are ever RTF_DYNAMIC: rtredirect_fib creates
             # host routes and modifies only host routes.
             if rt.flags & RTF_DYNAMIC and self.rmx is not None:
                 self.rmx.used(self, rt)
+            if report == RT_REPORT_FORWARD:
+                self._forward_miss(dst)
             return rt
         for _plen, mask, t in self.lens:
             rt = t.get(dst & mask)
             if rt is not None:
+                if report == RT_REPORT_FORWARD:
+                    self._forward_miss(dst)
                 return rt
         self.rtstat.rts_unreach += 1
+        if report and self.rmx is not None:
+            from kstack.net.rtsock import rt_miss
+
+            rt_miss(self.rmx.vnet, dst)
         return None
+
+    def _forward_miss(self, dst: int) -> None:
+        rmx = self.rmx
+        if rmx is not None and rmx.vnet.kernel.profile.rtm_miss_per_forward:
+            from kstack.net.rtsock import rt_miss
+
+            rt_miss(rmx.vnet, dst)
 
     def match(self, dst: int) -> Rtentry | None:
         """The route :meth:`lookup` finds, without counting or using it
@@ -320,10 +349,13 @@ def rtredirect_fib(vnet: VNet, dst: int, gateway: int, flags: int, src: int, fib
             or (rt.flags & RTF_GATEWAY and not rt.flags & RTF_HOST and flags & RTF_HOST)
         ):
             stat = "rts_dynamic"
-            error = _redirect_add(vnet, table, dst, gateway, flags, ifa)
+            error, added = _redirect_add(vnet, table, dst, gateway, flags, ifa)
+            if not error:
+                flags = added
         elif rt.flags & RTF_GATEWAY:
             stat = "rts_newgateway"
             rt.flags |= RTF_MODIFIED
+            flags |= RTF_MODIFIED
             rt.gateway = gateway
             # The kernel then looks the new gateway up in the default FIB
             # and releases what it found without checking for NULL.
@@ -340,14 +372,19 @@ def rtredirect_fib(vnet: VNet, dst: int, gateway: int, flags: int, src: int, fib
         rtstat.rts_dynamic += 1
     elif stat:
         rtstat.rts_newgateway += 1
+    # Accepted or not, the routing sockets hear of it.
+    from kstack.net.rtsock import rt_redirectmsg
+
+    rt_redirectmsg(vnet, dst, gateway, src, flags, error)
     return error
 
 
 def _redirect_add(
     vnet: VNet, table: RouteTable, dst: int, gateway: int, flags: int, ifa: InIfaddr
-) -> int:
+) -> tuple[int, int]:
     """rtrequest1_fib(RTM_ADD) of the learned host route, in_addroute's
-    marks, then its release (in_clsroute gives it its expiry)."""
+    marks, then its release (in_clsroute gives it its expiry). Returns the
+    errno and the new route's flags as they were before the release."""
     from kstack.netinet.in_ import in_broadcast
 
     ifp = ifa.ifp
@@ -362,7 +399,7 @@ def _redirect_add(
     plen = 32 if rflags & RTF_HOST else 0
     rt = Rtentry(dst, plen, ifp, ifa, rflags, gateway=gateway, mtu=ifp.mtu)
     if not table.add(rt):
-        return errno.EEXIST
+        return errno.EEXIST, 0
     if table.rmx is not None:
         table.rmx.released(table, rt)
-    return 0
+    return 0, rflags

@@ -8,11 +8,13 @@ and sysctl tree.
 from __future__ import annotations
 
 import errno
+import heapq
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from kstack.kern.clock import NS
+from kstack.kern.cred import Ucred
 from kstack.kern.mbuf import Mbuf
 from kstack.kern.sysctl import Ctx, Value, sysctl_read, sysctl_write
 from kstack.net.bpf import Capture
@@ -77,11 +79,38 @@ class Event:
         return f"Event({self.what!r}, {self.outcome})"
 
 
+class EventList(list[Event]):
+    """A vnet's events not yet taken, oldest first. The first event added to
+    an empty list notes the vnet in its kernel's ``ev_pending``, so that
+    taking events visits only the vnets that have some."""
+
+    __slots__ = ("vnet",)
+
+    def __init__(self, vnet: VNet) -> None:
+        super().__init__()
+        self.vnet = vnet
+
+    def append(self, item: Event) -> None:
+        if not self:
+            self.vnet.kernel.ev_pending[self.vnet] = None
+        list.append(self, item)
+
+
 def default_lladdr(vnet_id: int, ifindex: int) -> bytes:
     """The MAC an Ethernet interface gets without ``ether=``: locally
     administered, 02:00:00:<vnet id>:<ifindex high>:<ifindex low> (in a
     fresh kernel lo0 is interface 1, so em0 is 02:00:00:00:00:02)."""
     return bytes((0x02, 0x00, 0x00, vnet_id & 0xFF, (ifindex >> 8) & 0xFF, ifindex & 0xFF))
+
+
+def _host_cred(uid: object) -> Ucred:
+    """A credential of a host process with ``uid`` (TypeError for a
+    non-int, ValueError outside uid_t)."""
+    if isinstance(uid, bool) or not isinstance(uid, int):
+        raise TypeError(f"a uid is an int, not {type(uid).__name__}")
+    if not 0 <= uid <= 0xFFFFFFFF:
+        raise ValueError(f"uid {uid} is not a uid_t")
+    return Ucred(uid)
 
 
 def frame_bytes(frame: Any) -> bytes:
@@ -127,6 +156,11 @@ class VNet:
         self.rng = kernel.rng.fork(vid)
         self.ifnets: list[Ifnet] = []
         self.ifnet_by_name: dict[str, Ifnet] = {}
+        # Interface indexes: every index below _if_next is in use or in
+        # _if_free (a heap), so the lowest free one is found at once.
+        self._if_next = 1
+        self._if_free: list[int] = []
+        self._if_seq = 0  # attach order (Ifnet.attach_seq)
         self.in_ifaddrhead: list[InIfaddr] = []
         self.in_ifaddrhash: dict[int, list[InIfaddr]] = {}
         self.rt = [RouteTable(f) for f in range(kernel.fibs)]
@@ -141,11 +175,12 @@ class VNet:
         self.ipq_count = 0
         self._slowtimo: Any = None
         self.ipintrq: deque[Mbuf] = deque()
+        self.isr_queued = False  # noted in the kernel's list of queues to run
         self.netisr_ip_qdrops = 0
         self.icmp_lasttime = [-1] * 8
         self.icmp_curpps = [0] * 8
         self.last_output_mtu = 0
-        self.events: list[Event] = []
+        self.events: list[Event] = EventList(self)
         self.record_events = True
         # Open sockets, oldest first (a close takes its socket out), and how
         # many were ever created (their names count up from 1).
@@ -263,7 +298,10 @@ class VNet:
         """Hand a received packet to IP (direct dispatch unless configured).
         Under the deferred policy a full queue drops the packet: the
         returned outcome is its one report (no event)."""
-        if self.kernel.sc["net.isr.dispatch"] == "deferred":
+        sc = self.kernel.sc
+        policy = sc.get("net.isr.dispatch")
+        # Before netisr2 (seed 002:71) net.isr.direct=0 meant deferred.
+        if policy == "deferred" or (policy is None and not sc["net.isr.direct"]):
             if self._netisr_enqueue(m):
                 return _QDROP
             return _QUEUED
@@ -285,6 +323,8 @@ class VNet:
             self.netisr_ip_qdrops += 1
             return errno.ENOBUFS
         self.ipintrq.append(m)
+        if not self.isr_queued:
+            self.kernel.isr_pending(self)
         return 0
 
     def netisr_drain(self) -> int:
@@ -320,7 +360,7 @@ class VNet:
 
     def take_events(self) -> list[Event]:
         ev = self.events
-        self.events = []
+        self.events = EventList(self)
         return ev
 
     def pending_work(self) -> list[str]:
@@ -392,10 +432,10 @@ class VNet:
     def _ifindex_alloc(self) -> int:
         """ifindex_alloc: the lowest index no interface of this vnet uses
         (indexes are per vnet; a moved interface gets a new one)."""
-        used = {ifp.index for ifp in self.ifnets}
-        idx = 1
-        while idx in used:
-            idx += 1
+        if self._if_free:
+            return heapq.heappop(self._if_free)
+        idx = self._if_next
+        self._if_next = idx + 1
         return idx
 
     def _if_create(self, name: str, ether: str | None = None, mtu: int | None = None) -> Ifnet:
@@ -446,16 +486,21 @@ class VNet:
         return ifp
 
     def _if_link(self, ifp: Ifnet) -> None:
+        from kstack.net.rtsock import IFAN_ARRIVAL, rt_ifannouncemsg
         from kstack.netinet.igmp import igmp_domifattach
 
+        self._if_seq += 1
+        ifp.attach_seq = self._if_seq
         self.ifnets.append(ifp)
         self.ifnet_by_name[ifp.name] = ifp
         ifp.igi = igmp_domifattach(ifp)
+        rt_ifannouncemsg(self, ifp, IFAN_ARRIVAL)  # if_attach_internal announces it
 
     def _if_detach(self, ifp: Ifnet) -> None:
         """if_detach_internal: down, addresses and their routes purged,
         every route through the interface deleted, groups left, IGMP and
         ARP state freed; off this vnet's lists."""
+        from kstack.net.rtsock import IFAN_DEPARTURE, rt_ifannouncemsg, rt_ifmsg
         from kstack.netinet import in_ as inet
         from kstack.netinet.if_ether import lltable_free
         from kstack.netinet.igmp import igmp_domifdetach
@@ -464,12 +509,14 @@ class VNet:
         if ifp.flags & IFF_UP:
             ifp.flags &= ~IFF_UP
             inet.in_ifdown(self, ifp)
+        rt_ifmsg(self, ifp)  # if_down, whether it was up or not
         for ia in list(ifp.addrs_in):
             inet.in_deladdr(self, ia)
         for table in self.rt:
             for rt in list(table.entries()):
                 if rt.ifp is ifp:
                     table.remove(rt)
+        rt_ifannouncemsg(self, ifp, IFAN_DEPARTURE)
         for inm in list(ifp.in_multi.values()):
             inm.refcount = 1
             inm_release(inm)
@@ -477,8 +524,15 @@ class VNet:
         igmp_domifdetach(ifp)
         lltable_free(ifp)
         ifp.igi = None
-        self.ifnets.remove(ifp)
+        ifnets = self.ifnets
+        # The interface detached is often the newest one (an epair end is
+        # created and moved at once): search from the end.
+        for i in range(len(ifnets) - 1, -1, -1):
+            if ifnets[i] is ifp:
+                del ifnets[i]
+                break
         del self.ifnet_by_name[ifp.name]
+        heapq.heappush(self._if_free, ifp.index)
 
     def destroy(self) -> None:
         """vnet_destroy: sockets closed, interfaces moved in from another
@@ -511,6 +565,7 @@ class VNet:
         self.ipq_count = 0
         self.events.clear()
         self.destroyed = True
+        self.kernel.ev_pending.pop(self, None)
         self.kernel.clock.compact()
 
     def if_vmove(self, ifp: Ifnet, dst: VNet) -> None:
@@ -558,6 +613,7 @@ class VNet:
         of the kernel's FIBs (SIOCSIFFIB). OSError(EINVAL) otherwise,
         TypeError for something that is not an int. The interface's FIB is
         stamped on every packet it receives (ether_input)."""
+        from kstack.net.rtsock import rt_ifmsg
         from kstack.netinet import in_ as inet
 
         if not isinstance(name, str):
@@ -611,12 +667,24 @@ class VNet:
                 if replace:
                     inet.in_deladdr(self, ifp.addrs_in[0])
                 inet.in_addaddr(self, ifp, a, plen, bcast)
+        # SIOCSIFFLAGS: if_down / if_up (and their RTM_IFINFO) run before the
+        # driver's ioctl, so a NIC's message on the way down still shows
+        # IFF_DRV_RUNNING and the one on the way up does not yet; the driver
+        # then stops (clears it) or initialises (sets it), as em_ioctl does.
+        # lo and epair leave their running flag alone.
+        nic = ifp.type == IFT_ETHER and not ifp.name.startswith("epair")
         if down and ifp.flags & IFF_UP:
             ifp.flags &= ~IFF_UP
             inet.in_ifdown(self, ifp)
+            rt_ifmsg(self, ifp)  # if_unroute ends with RTM_IFINFO
+            if nic:
+                ifp.flags &= ~IFF_RUNNING
         if up and not ifp.flags & IFF_UP:
             ifp.flags |= IFF_UP
             inet.in_ifup(self, ifp)
+            rt_ifmsg(self, ifp)
+            if nic:
+                ifp.flags |= IFF_RUNNING
         return ifp
 
     def route_add(
@@ -699,8 +767,12 @@ class VNet:
             raise OSError(
                 errno.EINVAL, "route needs a gateway, an interface, -blackhole or -reject"
             )
+        from kstack.net.rtsock import RTM_ADD, route_cmd
+
         if not table.add(rt):
+            route_cmd(self, RTM_ADD, d, plen, gw if gateway else None, rt, errno.EEXIST, mtu=mtu)
             raise OSError(errno.EEXIST, f"route {dest} already in table {fibnum}")
+        route_cmd(self, RTM_ADD, d, plen, gw if gateway else None, rt, 0, mtu=mtu)
 
     def route_delete(self, dest: str, *, fib: int | None = None) -> None:
         """route delete from ``fib`` (the process FIB when not given): any
@@ -708,7 +780,11 @@ class VNet:
         route to exactly that destination and mask."""
         fibnum = self.kernel.fibnum(fib, what="route delete")
         d, plen = (0, 0) if dest == "default" else parse_prefix(dest)
-        if self.rt[fibnum].delete(d & prefix_mask(plen), plen) is None:
+        from kstack.net.rtsock import RTM_DELETE, route_cmd
+
+        rt = self.rt[fibnum].delete(d & prefix_mask(plen), plen)
+        route_cmd(self, RTM_DELETE, d & prefix_mask(plen), plen, None, rt, 0 if rt else errno.ESRCH)
+        if rt is None:
             raise OSError(errno.ESRCH, f"route {dest} not in table {fibnum}")
 
     def route_get(self, dest: str, fib: int | None = None) -> RouteInfo | None:
@@ -766,18 +842,37 @@ class VNet:
                 out[ntoa(addr)] = (format_mac(mac) if mac else None, ifp.name, lle.static)  # type: ignore[attr-defined]
         return out
 
-    def sysctl(self, name: str, value: object = None) -> Value:
+    def sysctl(self, name: str, value: object = None, *, uid: int = 0) -> Value:
         """Read a sysctl, or set it and get the previous value back.
-        TypeError for a name that is not a str."""
+        TypeError for a name that is not a str. ``uid`` is the caller's
+        (host credential): the pcb lists show what it may see, and a write
+        by uid != 0 is EPERM (PRIV_SYSCTL_WRITE)."""
         if not isinstance(name, str):
             raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
+        cred = _host_cred(uid)
         tree = self.kernel.sysctl_tree
         oid = tree.lookup(name)
         store = self.sc if oid.vnet else self.kernel.sc
-        ctx = Ctx(self.kernel, self)
+        ctx = Ctx(self.kernel, self, cred)
         if value is None:
             return sysctl_read(tree, ctx, store, name)
+        if uid != 0 and oid.writable:
+            raise OSError(errno.EPERM, f"sysctl {name}: not root")
         return sysctl_write(tree, ctx, store, name, value)
+
+    def sysctl_size(self, name: str, *, uid: int = 0) -> int:
+        """What a read of ``name`` with no buffer reports as its size
+        (sysctl(3) with oldp NULL): the pcb lists' estimate, else the
+        value's size. ENOENT for an unknown name."""
+        from kstack.netinet.in_pcblist import sysctl_size
+
+        if not isinstance(name, str):
+            raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
+        cred = _host_cred(uid)
+        tree = self.kernel.sysctl_tree
+        oid = tree.lookup(name)
+        store = self.sc if oid.vnet else self.kernel.sc
+        return sysctl_size(tree, Ctx(self.kernel, self, cred), store, name)
 
     def netstat(self, proto: str | None = None) -> Any:
         """Counters by FreeBSD name: one protocol's dict, or all of them."""

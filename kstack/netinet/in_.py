@@ -27,6 +27,7 @@ from kstack.net.if_var import (
     InIfaddr,
 )
 from kstack.net.route import RTF_HOST, RTF_STATIC, RTF_UP, Rtentry
+from kstack.net.rtsock import RTM_ADD, RTM_DELETE, in_addralias_rtmsg, rt_newaddrmsg
 from kstack.netinet.ip import INADDR_ANY, INADDR_BROADCAST, prefix_mask
 
 INADDR_ALLHOSTS_GROUP = 0xE0000001
@@ -125,7 +126,7 @@ def _addr_fibs(vnet: VNet) -> range | tuple[int]:
     """rtinit1's tables for an address route being added: all of them while
     net.add_addr_allfibs is non-zero, else the FIB of the process adding it."""
     k = vnet.kernel
-    if int(k.sc["net.add_addr_allfibs"]):
+    if int(k.sc.get("net.add_addr_allfibs", 1)):
         return range(len(vnet.rt))
     return (k.proc_fibnum,)
 
@@ -141,8 +142,11 @@ def _rtinit_add(vnet: VNet, ia: InIfaddr) -> int:
     flags = RTF_UP | (RTF_HOST if _is_host(ia) else 0)
     err = 0
     for fib in _addr_fibs(vnet):
-        if not vnet.rt[fib].add(Rtentry(dst, plen, ifp, ia, flags, mtu=ifp.mtu)):
+        rt = Rtentry(dst, plen, ifp, ia, flags, mtu=ifp.mtu)
+        if not vnet.rt[fib].add(rt):
             err = errno.EEXIST
+        else:
+            rt_newaddrmsg(vnet, 1, ia, rt)  # RTM_ADD
     return err
 
 
@@ -157,6 +161,8 @@ def _rtinit_del(vnet: VNet, ia: InIfaddr) -> bool:
         rt = table.get(dst, plen, host)
         if rt is not None and rt.ifa is ia:
             table.remove(rt)
+            rt.flags &= ~RTF_UP
+            rt_newaddrmsg(vnet, 2, ia, rt)  # RTM_DELETE
             done = True
     return done
 
@@ -164,7 +170,10 @@ def _rtinit_del(vnet: VNet, ia: InIfaddr) -> bool:
 def in_addprefix(vnet: VNet, target: InIfaddr) -> int:
     """Install the prefix route of a new address unless another address
     with the same prefix (and mask) already holds one: the two then share
-    it and only the holder is marked (IFA_ROUTE). Returns rtinit's errno."""
+    it, only the holder is marked (IFA_ROUTE), and the routing sockets hear
+    of the new address as if it had added the route (in_addralias_rtmsg);
+    with net.inet.ip.same_prefix_carp_only set, such an address is refused
+    (EEXIST: kstack has no carp(4) interface). Returns rtinit's errno."""
     host = _is_host(target)
     prefix = target.addr if host else target.subnet
     mask = 0 if host else target.mask
@@ -175,6 +184,9 @@ def in_addprefix(vnet: VNet, target: InIfaddr) -> int:
         elif ia.subnet != prefix or ia.mask != mask:
             continue
         if ia.has_route:
+            if int(vnet.sc.get("net.inet.ip.same_prefix_carp_only", 0)):
+                return errno.EEXIST
+            in_addralias_rtmsg(vnet, RTM_ADD, prefix, target)
             return 0
     err = _rtinit_add(vnet, target)
     if not err:
@@ -188,10 +200,13 @@ def in_scrubprefix(vnet: VNet, target: InIfaddr, *, keep_static: bool, why: str 
     route is handed over to it (deleted, then added for that address, in
     the FIBs an address route goes to now) and the ARP entries stay;
     otherwise the ARP entries of the prefix are flushed (permanent ones
-    kept when ``keep_static``) and the route is deleted from every FIB."""
-    if not target.has_route:
-        return
+    kept when ``keep_static``) and the route is deleted from every FIB.
+    An address without a route of its own is only reported as gone, with
+    the route FIB 0 has for its prefix (in_addralias_rtmsg)."""
     prefix = target.addr if _is_host(target) else target.subnet
+    if not target.has_route:
+        in_addralias_rtmsg(vnet, RTM_DELETE, prefix, target)
+        return
     for ia in vnet.in_ifaddrhead:
         p = ia.addr if _is_host(ia) else ia.subnet
         if p != prefix or not ia.ifp.flags & IFF_UP or ia.has_route:
@@ -240,15 +255,23 @@ def in_addaddr(vnet: VNet, ifp: Ifnet, addr: int, plen: int, broadaddr: int | No
     """SIOCAIFADDR: add (or replace the mask of) an address on ``ifp``."""
     if addr == INADDR_ANY:
         raise OSError(errno.EINVAL, "cannot configure 0.0.0.0")
+    fresh = True
     for other in ifp.addrs_in:
         if other.addr == addr:
             in_deladdr(vnet, other)
+            fresh = False
             break
     mask = prefix_mask(plen)
     subnet = addr & mask
     if broadaddr is None:
         broadaddr = (subnet | (~mask & 0xFFFFFFFF)) if ifp.flags & IFF_BROADCAST else 0
     ia = InIfaddr(addr, mask, plen, broadaddr, ifp, subnet=subnet)
+    if fresh:
+        # in_control gives a new address an empty record, and the mask
+        # ifconfig passes has it scrubbed before anything is set: the
+        # record holds no route, so this is only the report of one, for
+        # the prefix 0.0.0.0 (an RTM_MISS, or the default route).
+        in_addralias_rtmsg(vnet, RTM_DELETE, INADDR_ANY, ia, fresh=True)
     first = not ifp.addrs_in
     if not ifp.flags & IFF_UP:
         # SIOCSIFADDR brings the interface up (ether_ioctl, loioctl): an

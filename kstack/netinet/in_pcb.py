@@ -494,6 +494,9 @@ def in_pcbbind_setup(
             return errno.EINVAL, 0, 0
         err, addr = prison_local_ip4(cred, addr)
         if err:
+            # Before seed 000:358 the caller answered a fixed EINVAL.
+            if not so.vnet.kernel.profile.prison_errno_passthrough:
+                err = errno.EINVAL
             return err, 0, 0
         if port != cur_lport:
             if cur_lport != 0:
@@ -571,7 +574,7 @@ def in_pcbladdr(inp: Inpcb, faddr: int, cred: Ucred) -> tuple[int, int]:
         return 0, prison.primary
     rt = None
     if not inp.so.so_options & SO_DONTROUTE:
-        rt = vnet.rt[inp.fibnum].lookup(faddr)
+        rt = vnet.rt[inp.fibnum].lookup(faddr, 1)  # in_rtalloc_ign: a miss reports
         if rt is not None and not rt.flags & 0x1:  # RTF_UP
             rt = None
     if rt is None:
