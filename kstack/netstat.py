@@ -32,15 +32,26 @@ Choices that follow netstat exactly:
 
 Numbers print as netstat's ``%lu``/``%ju`` do on a 64-bit kernel (values are
 taken modulo 2**64).
+
+(PYTEST_DONT_REWRITE: pytest leaves this module's asserts as they are.)
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping, Sequence
 
+from kstack.netinet.igmp import IgmpStatV2
 from kstack.netinet.stats import ICMP_NHIST, ArpStat, IcmpStat, IgmpStat, IpStat, UdpStat
 
-__all__ = ["ICMP_NAMES", "LINK_PROTOCOLS", "PROTOCOLS", "format_netstat_s"]
+__all__ = [
+    "ICMP_NAMES",
+    "LINK_PROTOCOLS",
+    "PROTOCOLS",
+    "SOCKET_TABLE",
+    "format_netstat_a",
+    "format_netstat_s",
+]
 
 #: The IPv4 protocols handled, in the order netstat prints them.
 PROTOCOLS: tuple[str, ...] = ("udp", "ip", "icmp", "igmp")
@@ -99,7 +110,9 @@ _KEYS: dict[str, frozenset[str]] = {
     "ip": frozenset(IpStat.snapshot_keys()),
     "icmp": frozenset(IcmpStat.snapshot_keys()),
     "udp": frozenset(UdpStat.snapshot_keys()),
-    "igmp": frozenset(IgmpStat.snapshot_keys()),
+    # The v3 host's struct igmpstat, or the nine counters of the v1/v2-only
+    # host (profile switch igmpv3 off).
+    "igmp": frozenset(IgmpStat.snapshot_keys()) | frozenset(IgmpStatV2.snapshot_keys()),
     "arp": frozenset(ArpStat.snapshot_keys()),
 }
 
@@ -127,6 +140,9 @@ class _Block:
         self._vals = vals
         self._zeros = zeros
         self._out: list[str] = [f"{name}:\n"]
+
+    def has(self, key: str) -> bool:
+        return key in self._vals
 
     def get(self, key: str) -> int:
         """A counter as the C code sees it: 0 when absent, modulo 2**64."""
@@ -241,7 +257,30 @@ def _udp(b: _Block) -> None:
     b.p("udps_filtermcast", "\t{} time{} multicast source filter matched\n")
 
 
+def _igmp_v2(b: _Block) -> None:
+    """The v1/v2-only host's counters, as netstat printed them before IGMPv3."""
+    b.p("igps_rcv_total", "\t{} message{} received\n")
+    b.p("igps_rcv_tooshort", "\t{} message{} received with too few bytes\n")
+    b.p("igps_rcv_badsum", "\t{} message{} received with bad checksum\n")
+    b.p("igps_rcv_queries", "\t{} membership quer{} received\n", _pluralies)
+    b.p(
+        "igps_rcv_badqueries",
+        "\t{} membership quer{} received with invalid field(s)\n",
+        _pluralies,
+    )
+    b.p("igps_rcv_reports", "\t{} membership report{} received\n")
+    b.p("igps_rcv_badreports", "\t{} membership report{} received with invalid field(s)\n")
+    b.p(
+        "igps_rcv_ourreports",
+        "\t{} membership report{} received for groups to which we belong\n",
+    )
+    b.p("igps_snd_reports", "\t{} membership report{} sent\n")
+
+
 def _igmp(b: _Block) -> None:
+    if b.has("igps_rcv_queries"):
+        _igmp_v2(b)
+        return
     b.p("igps_rcv_total", "\t{} message{} received\n")
     b.p("igps_rcv_tooshort", "\t{} message{} received with too few bytes\n")
     b.p("igps_rcv_badttl", "\t{} message{} received with wrong TTL\n")
@@ -336,3 +375,164 @@ def format_netstat_s(
             _igmp(block)
         parts.append(block.text())
     return "".join(parts)
+
+
+# -- netstat -a: the socket table ---------------------------------------------------
+#
+# usr.bin/netstat/inet.c protopr() and inetprint(), driven by main.c's
+# protocol table: each entry reads its pcb list sysctl and prints the
+# records whose xso_protocol is the entry's protocol. kstack prints numbers,
+# not names (as netstat -n: no resolver, no services file). Lists that do
+# not exist (tcp, divert) are skipped, as netstat skips an ENOENT list.
+
+#: (netstat name, pcb list, xso_protocol), in netstat's order for -f inet.
+SOCKET_TABLE: tuple[tuple[str, str, int], ...] = (
+    ("udp", "udp", 17),
+    ("ip", "raw", 255),
+    ("icmp", "raw", 1),
+    ("igmp", "raw", 2),
+    ("pim", "raw", 103),
+)
+
+_XIG = 32
+_INP = 8  # xi_inp starts after xi_len
+_XI_LEN_NEW = 552
+_XI_LEN_OLD = 536
+_INP_IPV4 = 0x1
+
+
+def _inet_lnaof(a: int) -> int:
+    """inet_lnaof(3): the host part of a classful address."""
+    if not a & 0x80000000:
+        return a & 0x00FFFFFF
+    if a & 0xC0000000 == 0x80000000:
+        return a & 0x0000FFFF
+    return a & 0x000000FF
+
+
+def _inetprint(addr: int, port: int) -> str:
+    """inetprint() with numeric addresses and ports, 22 columns."""
+    host = "*" if addr == 0 else ".".join(str((addr >> s) & 0xFF) for s in (24, 16, 8, 0))
+    line = f"{host[:16]}." + ("* " if port == 0 else f"{port} ")
+    return f"{line[:22]:<22} "
+
+
+def _records(buf: bytes, o: str) -> tuple[int, list[bytes]]:
+    """The head's generation and the xinpcb records of a pcb list."""
+    if len(buf) < 2 * _XIG:
+        raise ValueError(f"pcb list of {len(buf)} bytes: shorter than its two xinpgen")
+    (head_len,) = struct.unpack_from(o + "Q", buf, 0)
+    (gen,) = struct.unpack_from(o + "Q", buf, 16)
+    out: list[bytes] = []
+    off = int(head_len)
+    while off + 8 <= len(buf):
+        (n,) = struct.unpack_from(o + "Q", buf, off)
+        if n <= _XIG:
+            break
+        if n not in (_XI_LEN_NEW, _XI_LEN_OLD) or off + n > len(buf):
+            raise ValueError(f"pcb list: record of {n} bytes at offset {off}")
+        out.append(buf[off : off + n])
+        off += n
+    return int(gen), out
+
+
+def format_netstat_a(
+    lists: Mapping[str, bytes],
+    *,
+    big_endian: bool = False,
+    all_sockets: bool = True,
+    extended: bool = False,
+) -> str:
+    """``netstat -a -n -f inet`` (``all_sockets``) or ``netstat -n -f inet``
+    from the pcb list sysctls' bytes (``lists["udp"]``, ``lists["raw"]``;
+    a missing key is a list the kernel lacks). ``extended`` adds the socket
+    buffer columns of ``netstat -x`` (sb_mcnt, sb_ccnt, hiwat, lowat,
+    sb_mbcnt, sb_mbmax of each buffer); it needs the xsockbuf layout that
+    carries sb_mcnt/sb_ccnt (ValueError for the older one)."""
+    o = ">" if big_endian else "<"
+    lines: list[str] = []
+    for name, mib, proto in SOCKET_TABLE:
+        buf = lists.get(mib)
+        if buf is None:
+            continue
+        gen, recs = _records(buf, o)
+        for rec in recs:
+            new = len(rec) == _XI_LEN_NEW
+            sbl = 36 if new else 28
+            xso = _INP + 392
+            (xso_protocol,) = struct.unpack_from(o + "i", rec, xso + 32)
+            if xso_protocol != proto:
+                continue
+            (gencnt,) = struct.unpack_from(o + "Q", rec, _INP + 336)
+            if gencnt > gen:
+                continue
+            if not rec[_INP + 116] & _INP_IPV4:
+                continue
+            fport, lport = struct.unpack_from("!HH", rec, _INP + 196)
+            (faddr,) = struct.unpack_from("!I", rec, _INP + 212)
+            (laddr,) = struct.unpack_from("!I", rec, _INP + 228)
+            if not all_sockets and _inet_lnaof(laddr) == 0:
+                continue
+            if extended and not new:
+                raise ValueError(
+                    "netstat -x: these xsockbufs have no sb_mcnt/sb_ccnt (before seed 003:10)"
+                )
+            if not lines:
+                lines.append(
+                    "Active Internet connections" + (" (including servers)" if all_sockets else "")
+                )
+                head = "{:<5.5} {:<6.6} {:<6.6} {:<22.22} {:<22.22}".format(
+                    "Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address"
+                )
+                if not extended:
+                    head += " (state)"
+                else:
+                    head += (" %-6.6s" * 12) % (
+                        "R-MBUF",
+                        "S-MBUF",
+                        "R-CLUS",
+                        "S-CLUS",
+                        "R-HIWA",
+                        "S-HIWA",
+                        "R-LOWA",
+                        "S-LOWA",
+                        "R-BCNT",
+                        "S-BCNT",
+                        "R-BMAX",
+                        "S-BMAX",
+                    )
+                    head += (" %7.7s" * 6) % (
+                        "rexmt",
+                        "persist",
+                        "keep",
+                        "2msl",
+                        "delack",
+                        "rcvtime",
+                    )
+                lines.append(head)
+            rcv = xso + 64
+            snd = rcv + sbl
+            (rcv_cc,) = struct.unpack_from(o + "I", rec, rcv)
+            (snd_cc,) = struct.unpack_from(o + "I", rec, snd)
+            row = f"{name:<3.3}{'4 ':<2.2} {rcv_cc:6d} {snd_cc:6d} "
+            row += _inetprint(laddr, lport) + _inetprint(faddr, fport)
+            if extended:
+                r = struct.unpack_from(o + "6I2i", rec, rcv)
+                t = struct.unpack_from(o + "6I2i", rec, snd)
+                # (cc, hiwat, mbcnt, mcnt, ccnt, mbmax, lowat, timeo)
+                row += ("%6u " * 11 + "%6u") % (
+                    r[3],
+                    t[3],
+                    r[4],
+                    t[4],
+                    r[1],
+                    t[1],
+                    r[6] & 0xFFFFFFFF,
+                    t[6] & 0xFFFFFFFF,
+                    r[2],
+                    t[2],
+                    r[5],
+                    t[5],
+                )
+            lines.append(row)
+    return "".join(line + "\n" for line in lines)

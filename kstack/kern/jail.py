@@ -15,6 +15,8 @@ IP_BINDANY).
 ``Kernel.jail()`` creates a jail as 9.0's jail(8) does from its command
 line: ``allow.raw_sockets`` follows ``security.jail.allow_raw_sockets``
 unless given.
+
+(PYTEST_DONT_REWRITE: pytest leaves this module's asserts as they are.)
 """
 
 from __future__ import annotations
@@ -353,12 +355,12 @@ class Jail:
         self._check()
         if not isinstance(name, str):
             raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
-        self.cred(uid)
+        cred = self.cred(uid)
         tree = self.kernel.sysctl_tree
         oid = tree.lookup(name)
         vnet = self.vnet
         store = vnet.sc if oid.vnet else self.kernel.sc
-        ctx = Ctx(self.kernel, vnet)
+        ctx = Ctx(self.kernel, vnet, cred)
         if name == "security.jail.jailed":
             if value is not None:
                 raise OSError(errno.EPERM, f"sysctl {name}: read-only")
@@ -374,6 +376,24 @@ class Jail:
         if self.prison.priv_check(priv):
             raise OSError(errno.EPERM, f"sysctl {name}: not writable from a jail")
         return sysctl_write(tree, ctx, store, name, value)
+
+    def sysctl_size(self, name: str, *, uid: int = 0) -> int:
+        """The size a read of ``name`` with no buffer reports, in the jail
+        (the pcb lists count every pcb of the jail's stack, as the kernel's
+        estimate does)."""
+        from kstack.kern.sysctl import Ctx
+        from kstack.netinet.in_pcblist import sysctl_size
+
+        self._check()
+        if not isinstance(name, str):
+            raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
+        cred = self.cred(uid)
+        tree = self.kernel.sysctl_tree
+        oid = tree.lookup(name)
+        vnet = self.vnet
+        store = vnet.sc if oid.vnet else self.kernel.sc
+        with self._process():
+            return sysctl_size(tree, Ctx(self.kernel, vnet, cred), store, name)
 
     # -- the jail's own stack (vnet jails) ---------------------------------------------
 

@@ -13,7 +13,8 @@ non-blocking, as a non-blocking socket would.
 Socket buffers count bytes as ``sb_cc`` does: a datagram takes the length of
 its source address (16), its data and its control messages. The kernel also
 caps the mbuf storage a buffer may hold (``sb_mbmax``); that cap depends on
-how drivers lay packets out in mbufs and is not modelled.
+how drivers lay packets out in mbufs and is not enforced; the counts
+themselves (sb_mbcnt, sb_mcnt, sb_ccnt) are kept, see record_mbufs().
 """
 
 from __future__ import annotations
@@ -80,13 +81,29 @@ def cmsg_len(n: int) -> int:
 class Sockbuf:
     """struct sockbuf: a queue of datagram records and its limits."""
 
-    __slots__ = ("records", "cc", "hiwat", "mbmax", "lowat", "state", "timeo")
+    __slots__ = (
+        "records",
+        "cc",
+        "hiwat",
+        "mbmax",
+        "lowat",
+        "state",
+        "timeo",
+        "mbcnt",
+        "mcnt",
+        "ccnt",
+    )
 
     def __init__(self) -> None:
         self.records: deque[tuple[tuple[str, int], bytes, list[Control]]] = deque()
         self.cc = 0
         self.hiwat = 0
         self.mbmax = 0
+        # Mbuf storage held (sb_mbcnt), mbufs (sb_mcnt) and clusters
+        # (sb_ccnt), as sballoc counts them: see record_mbufs().
+        self.mbcnt = 0
+        self.mcnt = 0
+        self.ccnt = 0
         self.lowat = 0
         self.state = 0
         self.timeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ticks
@@ -113,15 +130,70 @@ class Sockbuf:
             return False
         self.records.append((src, data, control))
         self.cc += size
+        mb, m, c = record_mbufs(len(data), control)
+        self.mbcnt += mb
+        self.mcnt += m
+        self.ccnt += c
         return True
 
     def droprecord(self) -> None:
         src, data, control = self.records.popleft()
         self.cc -= S.SOCKADDR_IN_LEN + len(data) + sum(cmsg_space(len(c[2])) for c in control)
+        mb, m, c = record_mbufs(len(data), control)
+        self.mbcnt -= mb
+        self.mcnt -= m
+        self.ccnt -= c
 
     def flush(self) -> None:
         self.records.clear()
         self.cc = 0
+        self.mbcnt = self.mcnt = self.ccnt = 0
+
+
+MLEN = 216  # data bytes of a plain mbuf on amd64 (MSIZE less the 40-byte m_hdr)
+MHLEN = 168  # ... of a packet-header mbuf (less the 48-byte pkthdr too)
+MJUMPAGESIZE = 4096
+MAX_HDR = 76  # max_linkhdr 16 + max_protohdr 60 (IPv6 + TCP headers)
+
+
+def record_mbufs(datalen: int, control: list[Control]) -> tuple[int, int, int]:
+    """(sb_mbcnt, sb_mcnt, sb_ccnt) that sballoc adds for one datagram
+    record of sbappendaddr_locked: an MT_SONAME mbuf for the source
+    address, one MT_CONTROL mbuf per control message (with a cluster when
+    it does not fit MLEN, sbcreatecontrol), and the data.
+
+    The data is counted as the sending side lays out a datagram of that
+    size (sosend_dgram -> m_uiotombuf(len, align max_hdr) -> m_getm2): a
+    packet-header mbuf while len + max_hdr < MINCLSIZE (MHLEN + 1), a
+    2048-byte cluster up to MCLBYTES, 4096-byte page clusters beyond, the
+    headers prepended into the reserved room. That is the chain a datagram
+    sent through lo0 arrives in; a driver's receive clusters are not
+    modelled, so a datagram from an Ethernet interface is counted the same
+    way."""
+    mbcnt, mcnt, ccnt = MSIZE, 1, 0
+    for _lv, _ty, cd in control:
+        mbcnt += MSIZE
+        mcnt += 1
+        if cmsg_space(len(cd)) > MLEN:
+            mbcnt += MCLBYTES
+            ccnt += 1
+    left = max(datalen + MAX_HDR, 1)
+    first = True
+    while left > 0:
+        mbcnt += MSIZE
+        mcnt += 1
+        if left > MCLBYTES:
+            mbcnt += MJUMPAGESIZE
+            ccnt += 1
+            left -= MJUMPAGESIZE
+        elif left >= MHLEN + 1:
+            mbcnt += MCLBYTES
+            ccnt += 1
+            left -= MCLBYTES
+        else:
+            left -= MHLEN if first else MLEN
+        first = False
+    return mbcnt, mcnt, ccnt
 
 
 def c_int(value: Any, what: str, *, lo: int = _INT_MIN, hi: int = _INT_MAX) -> int:
@@ -225,6 +297,10 @@ class Socket:
         self.inp: Inpcb = None  # type: ignore[assignment]  # set by attach
         self.closed = False
         self.name = ""
+        # soalloc: the machine-wide socket generation moves; inp_gencnt is
+        # the pcb's generation, set once the protocol attached it.
+        vnet.kernel.so_gencnt += 1
+        self.inp_gencnt = 0
 
     def __repr__(self) -> str:
         return f"<kstack socket {self.name or id(self)} {self.inp!r}>"
@@ -495,6 +571,7 @@ class Socket:
             return
         self.pr.detach(self)
         self.closed = True
+        self.vnet.kernel.so_gencnt += 1  # sodealloc
         self.so_rcv.flush()
         self.so_snd.flush()
         self.vnet.sockets.pop(self, None)
@@ -630,7 +707,8 @@ def _sosetopt_socket(so: Socket, name: int, raw: bytes) -> int:
         else:
             so.so_options &= ~name
         return 0
-    if name == S.SO_SETFIB:
+    if name == S.SO_SETFIB and so.vnet.kernel.profile.multiple_fibs:
+        # Before multiple FIBs (seed 001:233) an unknown option: ENOPROTOOPT.
         err, v = sooptcopyin(raw, 4)
         if err:
             return err
@@ -751,6 +829,10 @@ def socreate(vnet: VNet, family: int, type_: int, proto: int, cred: Ucred) -> So
     type_ = c_int(type_, "type")
     proto = c_int(proto, "protocol")
     c_int(cred.uid, "uid", lo=0, hi=_UINT_MAX)
+    if family == S.AF_ROUTE:
+        from kstack.net.rtsock import rts_socreate
+
+        return rts_socreate(vnet, type_, proto, cred)
     if family != S.AF_INET:
         raise OSError(errno.EPROTONOSUPPORT, "only AF_INET is emulated")
     pr: Any
@@ -773,7 +855,11 @@ def socreate(vnet: VNet, family: int, type_: int, proto: int, cred: Ucred) -> So
     so.pr_protocol = pr_protocol
     err = pr.attach(so, proto)
     if err:
+        vnet.kernel.so_gencnt += 1  # sodealloc of the socket that failed to attach
         raise OSError(err, f"socket: {errno.errorcode.get(err, err)}")
+    from kstack.netinet.in_pcblist import pcbinfo_gencnt
+
+    so.inp_gencnt = pcbinfo_gencnt(so.inp.pcbinfo)
     vnet.sockets[so] = None
     vnet.sockets_created += 1
     so.name = f"{pr.name} socket {vnet.sockets_created}"
