@@ -119,6 +119,69 @@ class Profile:
     # branches, present in 9.1 (revision unverified); 9.0's udp_output
     # answers it ENOPROTOOPT like any unknown control message.
     udp_tos_cmsg: bool = False
+    # Seed 000:344: the IGMPv3 host (state-change and current-state reports,
+    # source lists, compatibility modes). False = the IGMPv1/v2-only host
+    # before it: queries of any version answered with a v1/v2 report, the
+    # nine-counter struct igmpstat, no net.inet.igmp.* tunables.
+    igmpv3: bool = True
+    # Seed 001:138: net.inet.ip.mcast.loop decides loopback for senders
+    # without multicast options and seeds IP_MULTICAST_LOOP of new option
+    # blocks. False = no such sysctl; loopback is always on by default.
+    ip_mcast_loop_sysctl: bool = True
+    # Seed 001:460: a join with no interface and no route for the group falls
+    # back to the first multicast-capable, non-loopback interface with an
+    # IPv4 address. False = EADDRNOTAVAIL.
+    mcast_join_default_ifp: bool = True
+    # Seed 001:471: the in_mcast.c socket options (ip_mreqn, RFC 3678 source
+    # filters, per-socket group filtering on input). False = the ip_output.c
+    # ip_setmoptions that came before: in_addr/ip_mreq only, every
+    # source-filter option ENOPROTOOPT, no per-socket filter on delivery.
+    mcast_source_filters: bool = True
+    # Seed 002:71: netisr2 (workstreams, net.isr.* limits, queue limit 256).
+    # False = the single netisr with IFQ_MAXLEN (50) queues.
+    netisr_workstreams: bool = True
+    # Seed 002:784: icmp_error quotes the whole TCP header (options included).
+    # False = a TCP segment is quoted as IP header + 8 bytes.
+    icmp_quote_whole_tcp_header: bool = True
+    # Seed 002:812: ip_reass holds the first fragment of a new queue without
+    # trying to reassemble it, and maxfragsperpacket = 0 drops up front.
+    reass_hold_first_fragment: bool = True
+    # Seed 000:296: IP_BINDANY is an IPPROTO_IP option always compiled in,
+    # gated by PRIV_NETINET_BINDANY. False = before it: ENOPROTOOPT.
+    ip_bindany: bool = True
+    # Seed 000:358: prison_check_ip4/prison_local_ip4/prison_remote_ip4
+    # return EADDRNOTAVAIL or EAFNOSUPPORT and callers pass it on.
+    # False = callers answer a fixed EADDRNOTAVAIL (bind) or EINVAL.
+    prison_errno_passthrough: bool = True
+    # Seed 000:413: a jail holds several IPv4 addresses, or none.
+    # False = exactly one IPv4 address per jail.
+    jail_multi_ip: bool = True
+    # Seed 001:233: several FIBs (net.fibs, SO_SETFIB, setfib). False =
+    # one routing table, SO_SETFIB is ENOPROTOOPT, no net.fibs.
+    multiple_fibs: bool = True
+    # Seed 002:871: net.inet.ip.check_interface defaults to 0 (weak ES).
+    # False = it defaults to 1.
+    check_interface_default_off: bool = True
+    # Seed 002:977: net.inet.ip.random_id exists. False = no such sysctl,
+    # IDs always sequential.
+    ip_random_id_sysctl: bool = True
+    # Seed 002:1036: net.inet.ip.process_options exists. False = no such
+    # sysctl, options always processed.
+    process_options_sysctl: bool = True
+    # Seed 003:364: kern.ipc.somaxconn is unsigned and refuses < 1 and
+    # > 65535. False = any int is accepted.
+    somaxconn_unsigned: bool = True
+    # Seed 002:447 (PRs kern/123621, kern/124540; revision unverified): a
+    # forwarded packet reports an RTM_MISS on routing sockets even when its
+    # route exists. True = that bug; False = only failed lookups report.
+    rtm_miss_per_forward: bool = False
+    # Seed 000:137 (revision unverified): the size probe of the pcb list
+    # sysctls pads the count by max(n/8, 10) entries. False = n/8 only.
+    pcblist_slack_min10: bool = True
+    # Seed 003:10 (git 49f287f8c5, 2008-05-15; svn revision unverified):
+    # struct xsockbuf carries sb_mcnt and sb_ccnt. False = the older layout
+    # without them (xsockbuf 28 bytes, xinpcb 536).
+    xsockbuf_mbuf_counts: bool = True
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -221,6 +284,41 @@ SWITCHES: dict[str, str] = {
     "so_protocol": "getsockopt(SO_PROTOCOL) answers the protocol (9.1 on; 0 = ENOPROTOOPT)",
     "ip_recvtos": "IP_RECVTOS exists: the TOS as a control message (9.1 on; 0 = ENOPROTOOPT)",
     "udp_tos_cmsg": "sendmsg on UDP takes an IP_TOS control message (9.1 on; 0 = ENOPROTOOPT)",
+    "igmpv3": "the IGMPv3 host (seed 000:344; 0 = a v1/v2-only host answering every "
+    "query with a v1/v2 report)",
+    "ip_mcast_loop_sysctl": "net.inet.ip.mcast.loop exists (seed 001:138; 0 = no sysctl, "
+    "loopback on by default)",
+    "mcast_join_default_ifp": "a join with no interface and no route uses the first "
+    "multicast interface (seed 001:460; 0 = EADDRNOTAVAIL)",
+    "mcast_source_filters": "in_mcast.c options: ip_mreqn, source filters, per-socket "
+    "group filter (seed 001:471; 0 = ip_mreq only, source options ENOPROTOOPT)",
+    "netisr_workstreams": "netisr2: queue limit 256 and net.isr.* limits (seed 002:71; "
+    "0 = IFQ_MAXLEN 50)",
+    "icmp_quote_whole_tcp_header": "icmp_error quotes the whole TCP header (seed 002:784; "
+    "0 = IP header + 8 bytes)",
+    "reass_hold_first_fragment": "ip_reass just holds a new queue's first fragment and "
+    "drops up front when maxfragsperpacket is 0 (seed 002:812)",
+    "ip_bindany": "IP_BINDANY exists (seed 000:296; 0 = ENOPROTOOPT)",
+    "prison_errno_passthrough": "jail address checks pass on the prison's errno (seed "
+    "000:358; 0 = a fixed EADDRNOTAVAIL/EINVAL)",
+    "jail_multi_ip": "a jail may hold several IPv4 addresses or none (seed 000:413; 0 = "
+    "exactly one)",
+    "multiple_fibs": "several routing tables, SO_SETFIB and net.fibs (seed 001:233; 0 = one "
+    "table)",
+    "check_interface_default_off": "net.inet.ip.check_interface defaults to 0 (seed 002:871; "
+    "0 = it defaults to 1)",
+    "ip_random_id_sysctl": "net.inet.ip.random_id exists (seed 002:977; 0 = IDs always "
+    "sequential, no sysctl)",
+    "process_options_sysctl": "net.inet.ip.process_options exists (seed 002:1036; 0 = "
+    "options always processed, no sysctl)",
+    "somaxconn_unsigned": "kern.ipc.somaxconn refuses < 1 and > 65535 (seed 003:364; 0 = "
+    "any int accepted)",
+    "rtm_miss_per_forward": "every forwarded packet sends an RTM_MISS even over a valid "
+    "route (seed 002:447, PRs kern/123621 kern/124540; 0 = only failed lookups report)",
+    "pcblist_slack_min10": "pcblist size probes pad the count by max(n/8, 10) (seed 000:137; "
+    "0 = n/8 only)",
+    "xsockbuf_mbuf_counts": "struct xsockbuf has sb_mcnt/sb_ccnt (seed 003:10; 0 = the older "
+    "layout without them)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

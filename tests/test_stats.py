@@ -336,6 +336,24 @@ def test_netstat_igmp() -> None:
     assert format_netstat_s(_sample(), ["igmp"]) == IGMP_TEXT
 
 
+def test_netstat_igmp_of_the_v1v2_host() -> None:
+    """The v1/v2-only host (switch igmpv3 off, seed 000:344) has the nine
+    counters of the old struct igmpstat, printed as the old netstat's
+    igmp_stats() did (usr.bin/netstat/inet.c before IGMPv3)."""
+    import kstack
+
+    k = kstack.Kernel(profile="9.0,igmpv3=0")
+    vals = k.netstat("igmp")
+    vals.update(igps_rcv_total=3, igps_rcv_queries=1, igps_rcv_reports=2, igps_snd_reports=1)
+    assert format_netstat_s({"igmp": vals}) == (
+        "igmp:\n"
+        "\t3 messages received\n"
+        "\t1 membership query received\n"
+        "\t2 membership reports received\n"
+        "\t1 membership report sent\n"
+    )
+
+
 def test_netstat_default_order_is_netstats() -> None:
     assert PROTOCOLS == ("udp", "ip", "icmp", "igmp")
     assert format_netstat_s(_sample()) == UDP_TEXT + IP_TEXT + ICMP_TEXT + IGMP_TEXT

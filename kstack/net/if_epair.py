@@ -9,6 +9,8 @@ running drops the frame and counts an output error on the sender; a full
 queue (``net.link.epair.netisr_maxqlen``, 42 x ifqmaxlen by default) too.
 
 if_epair is a module: its sysctl appears with the first epair.
+
+(PYTEST_DONT_REWRITE: pytest leaves this module's asserts as they are.)
 """
 
 from __future__ import annotations

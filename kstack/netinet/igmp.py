@@ -24,13 +24,16 @@ second and later counted as seconds in the older-querier timer; the
 legacysupp sysctl never suppresses anything; a v3 query whose source list
 does not fit one plain mbuf (MHLEN, 168 bytes with the IP header) is
 counted too short.
+
+(PYTEST_DONT_REWRITE: pytest leaves this module's asserts as they are.)
 """
 
 from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from kstack.kern.clock import NS
 from kstack.kern.mbuf import MHLEN, Mbuf
@@ -57,11 +60,13 @@ from kstack.netinet.in_mcast import (
     inm_release,
 )
 from kstack.netinet.ip import in_cksum, in_cksum_ok, ntoa
+from kstack.netinet.stats import _StatBlock
 from kstack.outcome import dropped
 
 if TYPE_CHECKING:
     from kstack.net.if_var import Ifnet
     from kstack.net.vnet import VNet
+    from kstack.netinet.stats import IgmpStat
     from kstack.outcome import Outcome
 
 IGMP_MINLEN = 8
@@ -217,10 +222,18 @@ class IgmpVnet:
         "current_state_timers_running",
         "_fast",
         "_slow",
+        "v2_rti",
+        "v2_timers_running",
     )
 
     def __init__(self, vnet: VNet) -> None:
         self.vnet = vnet
+        # The v1/v2-only host (switch igmpv3 off): querier versions by
+        # interface, one flag for the report timers, the old counters.
+        self.v2_rti: dict[Ifnet, _Rti] = {}
+        self.v2_timers_running = False
+        if not vnet.kernel.profile.igmpv3:
+            vnet.igmpstat = cast("IgmpStat", IgmpStatV2())
         self.igi_head: list[IgmpIfinfo] = []  # newest first, as LIST_INSERT_HEAD
         self.interface_timers_running = False
         self.state_change_timers_running = False
@@ -250,21 +263,30 @@ class IgmpVnet:
             self.current_state_timers_running
             or self.interface_timers_running
             or self.state_change_timers_running
+            or self.v2_timers_running
         ):
             self.fast_arm()
 
     def _fast_run(self) -> None:
         self._fast = None
-        igmp_fasttimo_vnet(self.vnet)
+        if self.vnet.kernel.profile.igmpv3:
+            igmp_fasttimo_vnet(self.vnet)
+        else:
+            igmp_v2host_fasttimo(self.vnet)
         self.kick()
 
     def _slow_run(self) -> None:
         self._slow = None
-        igmp_slowtimo_vnet(self.vnet)
+        if self.vnet.kernel.profile.igmpv3:
+            igmp_slowtimo_vnet(self.vnet)
+        else:
+            igmp_v2host_slowtimo(self.vnet)
         if self.slow_needed():
             self.slow_arm()
 
     def slow_needed(self) -> bool:
+        if not self.vnet.kernel.profile.igmpv3:
+            return any(r.rtype == IGMP_V1_ROUTER for r in self.v2_rti.values())
         return any(
             igi.version != IGMP_VERSION_3 or igi.v1_timer or igi.v2_timer for igi in self.igi_head
         )
@@ -321,7 +343,8 @@ def igmp_domifattach(ifp: Ifnet) -> IgmpIfinfo:
     """A new interface starts in net.inet.igmp.default_version; one
     without IFF_MULTICAST is silent."""
     vnet = ifp.vnet
-    igi = IgmpIfinfo(ifp, _sc(vnet, "default_version"))
+    version = _sc(vnet, "default_version") if vnet.kernel.profile.igmpv3 else IGMP_VERSION_2
+    igi = IgmpIfinfo(ifp, version)
     if not ifp.flags & IFF_MULTICAST:
         igi.flags |= IGIF_SILENT
     vnet.igmp.igi_head.insert(0, igi)
@@ -342,6 +365,8 @@ def igmp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
     sockets (rip_input), own queries included."""
     from kstack.netinet.raw_ip import rip_input
 
+    if not vnet.kernel.profile.igmpv3:
+        return igmp_v2host_input(vnet, m, hlen, plen)
     igmpstat = vnet.igmpstat
     igmpstat.igps_rcv_total += 1
     data = m.data
@@ -931,6 +956,8 @@ def igmp_change_state(inm: InMulti) -> int:
     """Called after each merge of a socket filter into the group: a join,
     a leave, or a change of the source filter."""
     vnet = inm.ifp.vnet
+    if not vnet.kernel.profile.igmpv3:
+        return igmp_v2host_change_state(inm)
     igi: IgmpIfinfo = inm.ifp.igi
     st0, st1 = inm.st[0].fmode, inm.st[1].fmode
     if st1 != st0:
@@ -1350,3 +1377,214 @@ def _igmp_output(
         vnet.igmpstat.igps_snd_reports += 1
     else:
         vnet.note(None, f"{why}: not sent ({errno.errorcode.get(error, error)})")
+
+
+# -- the IGMPv1/v2-only host (profile switch igmpv3 off) ---------------------------------
+#
+# Before IGMPv3 (seed 000:344) the host ran RFC 2236 alone: one report
+# timer per group, one "querier version" per interface, nothing per source.
+# A query of any length whose Max Resp Code is not 0 counts as a v2 query,
+# so a v3 general query is answered with a v2 report. Every report and leave
+# carries Router Alert (there is no sendra knob), and igps_snd_reports counts
+# each one handed to ip_output, whatever ip_output answered.
+
+IGMP_MAX_HOST_REPORT_DELAY = 10  # seconds, for joins and v1 queries
+IGMP_AGE_THRESHOLD = 540  # slow ticks without a v1 query before v2 again
+IGMP_V1_ROUTER = IGMP_V1_HOST_MEMBERSHIP_REPORT  # the report type to send
+IGMP_V2_ROUTER = IGMP_V2_HOST_MEMBERSHIP_REPORT
+IGMP_OTHERMEMBER = 0  # inm_state: another host reported last
+IGMP_IREPORTEDLAST = 1  # inm_state: we reported last (so we send the leave)
+
+
+@dataclass(slots=True)
+class IgmpStatV2(_StatBlock):
+    """The nine-counter ``struct igmpstat`` of the v1/v2-only host."""
+
+    igps_rcv_total: int = 0
+    igps_rcv_tooshort: int = 0
+    igps_rcv_badsum: int = 0
+    igps_rcv_queries: int = 0
+    igps_rcv_badqueries: int = 0
+    igps_rcv_reports: int = 0
+    igps_rcv_badreports: int = 0
+    igps_rcv_ourreports: int = 0
+    igps_snd_reports: int = 0
+
+
+class _Rti:
+    """struct router_info: the querier version heard on one interface."""
+
+    __slots__ = ("rtype", "time")
+
+    def __init__(self) -> None:
+        self.rtype = IGMP_V2_ROUTER
+        self.time = 0
+
+
+def _v2_stat(vnet: VNet) -> IgmpStatV2:
+    st = vnet.igmpstat
+    assert isinstance(st, IgmpStatV2)
+    return st
+
+
+def _v2_rti(vnet: VNet, ifp: Ifnet) -> _Rti:
+    """find_rti: made (as a v2 querier) the first time an interface needs one."""
+    rti: dict[Ifnet, _Rti] = vnet.igmp.v2_rti
+    r = rti.get(ifp)
+    if r is None:
+        r = rti[ifp] = _Rti()
+    return r
+
+
+def _v2_arm(vnet: VNet) -> None:
+    vnet.igmp.v2_timers_running = True
+    vnet.igmp.fast_arm()
+
+
+def igmp_v2host_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
+    """igmp_input of the v1/v2-only host: queries start report timers,
+    reports from others stop ours; every valid message goes on to raw
+    sockets."""
+    from kstack.netinet.raw_ip import rip_input
+
+    st = _v2_stat(vnet)
+    st.igps_rcv_total += 1
+    data = m.data
+    if plen < IGMP_MINLEN:
+        st.igps_rcv_tooshort += 1
+        return _TOOSHORT
+    if not in_cksum_ok(memoryview(data)[hlen : hlen + plen]):
+        st.igps_rcv_badsum += 1
+        return _BADSUM
+    ifp = m.rcvif
+    assert ifp is not None
+    igmp_type = data[hlen]
+    code = data[hlen + 1]
+    src = int.from_bytes(data[12:16], "big")
+    dst = int.from_bytes(data[16:20], "big")
+    group = int.from_bytes(data[hlen + 4 : hlen + 8], "big")
+    timer = max(code * PR_FASTHZ // IGMP_TIMER_SCALE, 1)
+    why = f"IGMP type 0x{igmp_type:02x} (nothing for a v1/v2 host to do)"
+    if igmp_type == IGMP_HOST_MEMBERSHIP_QUERY:
+        st.igps_rcv_queries += 1
+        if ifp.flags & IFF_LOOPBACK:
+            why = "query on a loopback interface"
+        else:
+            if code == 0:
+                rti = _v2_rti(vnet, ifp)
+                rti.rtype, rti.time = IGMP_V1_ROUTER, 0
+                vnet.igmp.slow_arm()
+                timer = IGMP_MAX_HOST_REPORT_DELAY * PR_FASTHZ
+                if dst != INADDR_ALLHOSTS_GROUP or group != 0:
+                    st.igps_rcv_badqueries += 1
+                    return dropped("igps_rcv_badqueries", "v1 query not to 224.0.0.1 for all")
+            elif group != 0 and (group >> 28) != 0xE:
+                st.igps_rcv_badqueries += 1
+                return dropped("igps_rcv_badqueries", "query for a group that is not multicast")
+            started = 0
+            for inm in _groups(ifp):
+                if in_allhosts(inm.addr) or (group and group != inm.addr):
+                    continue
+                if inm.timer == 0 or inm.timer > timer:
+                    inm.timer = _draw(vnet, timer)
+                    started += 1
+                    _v2_arm(vnet)
+            kind = "v1" if code == 0 else "v2"
+            why = f"{kind} query: {started} report timer(s) started"
+    elif igmp_type in (IGMP_V1_HOST_MEMBERSHIP_REPORT, IGMP_V2_HOST_MEMBERSHIP_REPORT):
+        if ifp.addrs_in and src == ifp.addrs_in[0].addr:
+            why = "our own report"
+        else:
+            st.igps_rcv_reports += 1
+            if ifp.flags & IFF_LOOPBACK:
+                why = "report on a loopback interface"
+            elif (group >> 28) != 0xE:
+                st.igps_rcv_badreports += 1
+                return dropped("igps_rcv_badreports", "report for a group that is not multicast")
+            else:
+                if (src & 0xFF000000) == 0 and ifp.addrs_in:
+                    m.data[12:16] = ifp.addrs_in[0].subnet.to_bytes(4, "big")
+                member = inm_lookup(ifp, group)
+                if member is None:
+                    why = f"report for {ntoa(group)}, not a member"
+                else:
+                    member.timer = 0
+                    member.state = IGMP_OTHERMEMBER
+                    st.igps_rcv_ourreports += 1
+                    why = f"report for our group {ntoa(group)}: ours suppressed"
+    return rip_input(vnet, m, hlen, plen, f"{why}; passed on by igmp_input")
+
+
+def _v2_send(vnet: VNet, inm: InMulti, rtype: int, why: str) -> None:
+    """igmp_sendpkt: an 8-byte message, TTL 1, TOS 0, Router Alert."""
+    from kstack.netinet.ip_output import ip_output
+
+    body = bytearray(8)
+    body[0] = rtype
+    body[4:8] = inm.addr.to_bytes(4, "big")
+    _H.pack_into(body, 2, in_cksum(memoryview(body)))
+    dst = INADDR_ALLRTRS_GROUP if rtype == IGMP_HOST_LEAVE_MESSAGE else inm.addr
+    hdr = bytearray(20)
+    hdr[0] = 0x45
+    _H.pack_into(hdr, 2, 28)
+    hdr[9] = 2
+    hdr[16:20] = dst.to_bytes(4, "big")
+    kind = {0x12: "IGMPv1 report", 0x16: "IGMPv2 report", 0x17: "IGMPv2 leave"}[rtype]
+    m = Mbuf(hdr + body, None, 0, 0, f"{kind} for {ntoa(inm.addr)} ({why})")
+    ip_output(vnet, m, imo=_IgmpImo(inm.ifp), opt=_RA_OPT)
+    _v2_stat(vnet).igps_snd_reports += 1
+
+
+def igmp_v2host_change_state(inm: InMulti) -> int:
+    """in_addmulti / in_delmulti: igmp_joingroup on the first membership,
+    igmp_leavegroup on the last; a filter change means nothing here."""
+    vnet = inm.ifp.vnet
+    st0, st1 = inm.st[0].fmode, inm.st[1].fmode
+    if st0 == MCAST_UNDEFINED and st1 != MCAST_UNDEFINED:
+        if in_allhosts(inm.addr) or inm.ifp.flags & IFF_LOOPBACK:
+            inm.timer = 0
+            inm.state = IGMP_OTHERMEMBER
+        else:
+            _v2_send(vnet, inm, _v2_rti(vnet, inm.ifp).rtype, "join")
+            inm.timer = _draw(vnet, IGMP_MAX_HOST_REPORT_DELAY * PR_FASTHZ)
+            inm.state = IGMP_IREPORTEDLAST
+            _v2_arm(vnet)
+    elif st1 == MCAST_UNDEFINED and st0 != MCAST_UNDEFINED:
+        if (
+            inm.state == IGMP_IREPORTEDLAST
+            and not in_allhosts(inm.addr)
+            and not inm.ifp.flags & IFF_LOOPBACK
+            and _v2_rti(vnet, inm.ifp).rtype != IGMP_V1_ROUTER
+        ):
+            _v2_send(vnet, inm, IGMP_HOST_LEAVE_MESSAGE, "leave")
+        inm.timer = 0
+    inm_commit(inm)
+    return 0
+
+
+def igmp_v2host_fasttimo(vnet: VNet) -> None:
+    """Count every group's report timer down; at zero, report."""
+    igmp: IgmpVnet = vnet.igmp
+    if not igmp.v2_timers_running:
+        return
+    igmp.v2_timers_running = False
+    for ifp in list(vnet.ifnets):
+        for inm in _groups(ifp):
+            if inm.timer == 0:
+                continue
+            inm.timer -= 1
+            if inm.timer == 0:
+                _v2_send(vnet, inm, _v2_rti(vnet, ifp).rtype, "report timer")
+                inm.state = IGMP_IREPORTEDLAST
+            else:
+                igmp.v2_timers_running = True
+
+
+def igmp_v2host_slowtimo(vnet: VNet) -> None:
+    """An interface that heard no v1 query for IGMP_AGE_THRESHOLD slow
+    ticks goes back to v2 reports."""
+    for rti in vnet.igmp.v2_rti.values():
+        if rti.rtype == IGMP_V1_ROUTER:
+            rti.time += 1
+            if rti.time >= IGMP_AGE_THRESHOLD:
+                rti.rtype = IGMP_V2_ROUTER

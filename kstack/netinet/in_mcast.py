@@ -19,6 +19,8 @@ new mode, so a source blocked in exclude mode still passes at the socket
 (the block reaches only IGMP); IP_MULTICAST_IF stores an interface, not the
 address it was given; IP_ADD_MEMBERSHIP reads only the first 8 bytes of an
 ``ip_mreqn``.
+
+(PYTEST_DONT_REWRITE: pytest leaves this module's asserts as they are.)
 """
 
 from __future__ import annotations
@@ -561,6 +563,9 @@ def inp_lookup_mcast_ifp(so: Socket, group: int, iface: int) -> Ifnet | None:
     if rt is not None:
         ifp: Ifnet = rt.ifp
         return ifp
+    if not vnet.kernel.profile.mcast_join_default_ifp:
+        # Before the fallback (seed 001:460): no route, no interface.
+        return None
     for ia in vnet.in_ifaddrhead:
         if not ia.ifp.flags & IFF_LOOPBACK and ia.ifp.flags & IFF_MULTICAST:
             return ia.ifp
@@ -573,7 +578,8 @@ def inp_findmoptions(so: Socket) -> IpMoptions:
     inp = so.inp
     if inp.moptions is None:
         # The int sysctl is copied into the u_char imo_multicast_loop.
-        inp.moptions = IpMoptions(int(so.vnet.kernel.sc["net.inet.ip.mcast.loop"]) & 0xFF)
+        loop = so.vnet.kernel.sc.get("net.inet.ip.mcast.loop", S.IP_DEFAULT_MULTICAST_LOOP)
+        inp.moptions = IpMoptions(int(loop) & 0xFF)
     imo: IpMoptions = inp.moptions
     return imo
 
@@ -977,9 +983,60 @@ def inp_set_multicast_if(so: Socket, raw: bytes) -> int:
     return 0
 
 
+# The options in_mcast.c brought (seed 001:471). Before it ip_ctloutput
+# knew none of them: ENOPROTOOPT for setsockopt and getsockopt alike.
+_IN_MCAST_ONLY = frozenset(
+    {
+        S.IP_ADD_SOURCE_MEMBERSHIP,
+        S.IP_DROP_SOURCE_MEMBERSHIP,
+        S.IP_BLOCK_SOURCE,
+        S.IP_UNBLOCK_SOURCE,
+        S.IP_MSFILTER,
+        S.MCAST_JOIN_GROUP,
+        S.MCAST_LEAVE_GROUP,
+        S.MCAST_JOIN_SOURCE_GROUP,
+        S.MCAST_LEAVE_SOURCE_GROUP,
+        S.MCAST_BLOCK_SOURCE,
+        S.MCAST_UNBLOCK_SOURCE,
+    }
+)
+
+
+def _old_multicast_if(so: Socket, raw: bytes) -> int:
+    """IP_MULTICAST_IF before in_mcast.c: the first four bytes are an
+    interface address (so a 12-byte ip_mreqn is read as its group field);
+    0.0.0.0/8 names an interface by index (RFC 1724) and is remembered."""
+    from kstack.kern.uipc_socket import sooptcopyin
+
+    err, v = sooptcopyin(raw, 4)
+    if err:
+        return err
+    addr = _addr(v, 0)
+    imo = inp_findmoptions(so)
+    if addr == 0:
+        imo.multicast_ifp = None
+        return 0
+    vnet = so.vnet
+    if addr >> 24 == 0:
+        idx = addr & 0xFFFFFF
+        ifp = _ifnet_byindex(vnet, idx) if idx <= _if_index(vnet) else None
+    else:
+        ifp = _inaddr_to_ifp(vnet, addr)
+    if ifp is None or not ifp.flags & IFF_MULTICAST:
+        return errno.EADDRNOTAVAIL
+    imo.multicast_ifp = ifp
+    imo.multicast_addr = addr if addr >> 24 == 0 else 0
+    return 0
+
+
 def inp_setmoptions(so: Socket, name: int, raw: bytes) -> int:
     from kstack.kern.uipc_socket import sooptcopyin
 
+    if not so.vnet.kernel.profile.mcast_source_filters:
+        if name in _IN_MCAST_ONLY:
+            return errno.ENOPROTOOPT
+        if name == S.IP_MULTICAST_IF:
+            return _old_multicast_if(so, raw)
     if so.type not in (S.SOCK_DGRAM, S.SOCK_RAW):
         return errno.EOPNOTSUPP
     if name == S.IP_MULTICAST_VIF:
@@ -1034,6 +1091,9 @@ def inp_getmoptions(so: Socket, name: int, raw: bytes = b"") -> tuple[int, bytes
     """getsockopt of the multicast options. ``raw`` is the caller's buffer:
     its size shapes IP_MULTICAST_IF (12 bytes: a struct ip_mreqn) and
     IP_MULTICAST_TTL/LOOP (1 byte: a u_char); IP_MSFILTER reads it."""
+    old = not so.vnet.kernel.profile.mcast_source_filters
+    if old and name in _IN_MCAST_ONLY:
+        return errno.ENOPROTOOPT, b""
     if so.type not in (S.SOCK_DGRAM, S.SOCK_RAW):
         return errno.EOPNOTSUPP, b""
     imo: IpMoptions | None = so.inp.moptions
@@ -1052,7 +1112,7 @@ def inp_getmoptions(so: Socket, name: int, raw: bytes = b"") -> tuple[int, bytes
                 ifindex = ifp.index
                 if ifp.addrs_in:
                     address = ifp.addrs_in[0].addr
-        if valsize == 12:
+        if valsize == 12 and not old:  # before in_mcast.c: an in_addr only
             return 0, bytes(4) + address.to_bytes(4, "big") + ib(ifindex)
         return 0, address.to_bytes(4, "big")
     if name in (S.IP_MULTICAST_TTL, S.IP_MULTICAST_LOOP):

@@ -92,6 +92,8 @@ def ip_ctloutput(so: Socket, is_set: bool, level: int, name: int, raw: bytes) ->
         return errno.EINVAL, b""
     if name == S.IP_RECVTOS and not so.vnet.kernel.profile.ip_recvtos:
         return errno.ENOPROTOOPT, b""  # 9.0: no such option yet
+    if name == S.IP_BINDANY and not so.vnet.kernel.profile.ip_bindany:
+        return errno.ENOPROTOOPT, b""  # before seed 000:296: not an IP option
 
     if is_set:
         if name in (S.IP_OPTIONS,):

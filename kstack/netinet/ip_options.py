@@ -73,7 +73,8 @@ __all__ = [
 def _opt_sysctl(vnet: VNet, name: str) -> int:
     """One of the option sysctls: machine-wide in 9.x, per vnet from 10.1."""
     v = vnet.sc.get(name)
-    return int(vnet.kernel.sc[name] if v is None else v)
+    # Before process_options existed (seed 002:1036) options were always processed.
+    return int(vnet.kernel.sc.get(name, 1) if v is None else v)
 
 
 class _Refused(Exception):
@@ -160,7 +161,7 @@ def ip_dooptions(
 
 def _route_ifa_addr(vnet: VNet, m: Mbuf, dst: int) -> int | None:
     """ip_rtaddr: the address of the interface the route to ``dst`` uses."""
-    rt = vnet.rt[m.fib].lookup(dst)
+    rt = vnet.rt[m.fib].lookup(dst, 1)  # reports a miss
     if rt is None or rt.ifa is None:
         return None
     return rt.ifa.addr
