@@ -57,8 +57,11 @@ def ether_input(ifp: Ifnet, frame: bytes) -> Outcome:
     etype = (frame[12] << 8) | frame[13]
     vnet = ifp.vnet
     if etype == ETHERTYPE_IP:
-        m = Mbuf(bytearray(frame[ETHER_HDR_LEN:]), ifp, ifp.fib, flags)
-        return vnet.netisr_dispatch_ip(m)
+        # m_adj: one copy of the frame, the Ethernet header cut off its
+        # front (which a bytearray does without moving the rest).
+        data = bytearray(frame)
+        del data[:ETHER_HDR_LEN]
+        return vnet.netisr_dispatch_ip(Mbuf(data, ifp, ifp.fib, flags))
     if etype == ETHERTYPE_ARP:
         return arpintr(ifp, frame[ETHER_HDR_LEN:], flags)
     c.ifi_noproto += 1

@@ -49,8 +49,16 @@ IN_LOOPBACKNET = 127
 
 # version/hl, tos, len, id, off, ttl, p, sum, src, dst
 IP_HDR = struct.Struct("!BBHHHBBHII")
+
+# ip_output() flags (netinet/ip_var.h)
+IP_FORWARDING = 0x1  # most of the header exists
+IP_RAWOUTPUT = 0x2  # the header exists (IP_HDRINCL)
+IP_ROUTETOIF = 0x10  # SO_DONTROUTE
+IP_ALLOWBROADCAST = 0x20  # SO_BROADCAST
+IP_SENDONES = 0x40  # IP_ONESBCAST
 U16 = struct.Struct("!H")
 U32 = struct.Struct("!I")
+IP_SRCDST = struct.Struct("!II")  # ip_src, ip_dst (at offset 12)
 
 
 def in_multicast(a: int) -> bool:

@@ -6,6 +6,7 @@ they create expire in kstack.netinet.in_rmx."""
 from __future__ import annotations
 
 import errno
+import struct
 from typing import TYPE_CHECKING
 
 from kstack.kern.clock import HZ, NS
@@ -15,7 +16,9 @@ from kstack.net.route import RTF_REDIRECT_FLAGS, rtredirect_fib
 from kstack.netinet.in_ import ifaof_ifpforaddr
 from kstack.netinet.ip import (
     IP_DF,
+    IP_HDR,
     IP_MF,
+    IP_SRCDST,
     IPPROTO_ICMP,
     IPPROTO_TCP,
     U16,
@@ -55,6 +58,9 @@ ICMP_MASKLEN = 12
 ICMP_ADVLENMIN = 36  # header + inner IP header + 8 bytes
 
 ICMP_UNREACH_NEEDFRAG = 4
+
+# type, code, checksum, and the second word (struct icmp's icmp_hun)
+ICMP_HEAD = struct.Struct("!BBHI")
 
 _INFO_TYPES = frozenset(
     (
@@ -208,13 +214,17 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         return rip_input(vnet, m, hlen, icmplen, _WHY_CTLINPUT)
 
     if icmp_type == ICMP_ECHO:
-        if not vnet.sc["net.inet.icmp.bmcastecho"] and m.flags & (M_BCAST | M_MCAST):
+        if m.flags & (M_BCAST | M_MCAST) and not vnet.sc["net.inet.icmp.bmcastecho"]:
             icmpstat.icps_bmcastecho += 1
             return rip_input(vnet, m, hlen, icmplen, _WHY_BMCAST_ECHO)
         data[hlen] = ICMP_ECHOREPLY
         if not badport_bandlim(vnet, BANDLIM_ICMP_ECHO):
             return _RATELIMITED
-        return _reflect(vnet, m, hlen, ICMP_ECHOREPLY, "icmp echo reply")
+        # The reply differs from the verified request only in its type and
+        # checksum bytes: its checksum follows from the old one, without a
+        # second pass over the data (the same value in_cksum gives).
+        cksum = _echo_reply_cksum(data[hlen + 2] << 8 | data[hlen + 3])
+        return _reflect(vnet, m, hlen, ICMP_ECHOREPLY, "icmp echo reply", cksum)
 
     if icmp_type == ICMP_TSTAMP:
         if not vnet.sc["net.inet.icmp.bmcastecho"] and m.flags & (M_BCAST | M_MCAST):
@@ -303,12 +313,23 @@ def icmp_redirect(vnet: VNet, m: Mbuf, hlen: int) -> None:
         rtredirect_fib(vnet, dst, gateway, RTF_REDIRECT_FLAGS, src, fibnum)
 
 
-def _reflect(vnet: VNet, m: Mbuf, hlen: int, rtype: int, why: str) -> Outcome:
+def _echo_reply_cksum(old: int) -> int:
+    """The checksum of an echo reply made from a request whose checksum
+    ``old`` verified: the request's bytes summed to a multiple of 0xffff;
+    the reply has type 0 instead of 8 (the high byte of the first word) and
+    a zero checksum field, so its sum is -(0x0800 + old) modulo 0xffff.
+    -1 when that residue is 0 (all-zero reply, or a sum of exactly 0xffff):
+    icmp_send then computes it in full."""
+    s = -((ICMP_ECHO << 8) + old) % 0xFFFF
+    return (~s) & 0xFFFF if s else -1
+
+
+def _reflect(vnet: VNet, m: Mbuf, hlen: int, rtype: int, why: str, cksum: int = -1) -> Outcome:
     icmpstat = vnet.icmpstat
     icmpstat.icps_reflect += 1
     icmpstat.icps_outhist[rtype] += 1
     m.why = why
-    failure = icmp_reflect(vnet, m)
+    failure = icmp_reflect(vnet, m, cksum)
     return Outcome(DELIVERED, "icps_reflect", "icmp_input", failure) if failure else _REFLECTED
 
 
@@ -319,22 +340,22 @@ def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: i
     if icmp_type != ICMP_REDIRECT:
         icmpstat.icps_error += 1
     data = n.data
-    hlen = (data[0] & 0x0F) << 2
-    ip_off = U16.unpack_from(data, 6)[0]
+    vhl, _tos, ip_len, _id, ip_off, _ttl, proto, _sum, _src, _dst = IP_HDR.unpack_from(data)
+    hlen = (vhl & 0x0F) << 2
     if ip_off & ~(IP_MF | IP_DF):
         return
     if n.flags & (M_BCAST | M_MCAST):
         return
     if len(data) < hlen + ICMP_MINLEN:
         return
-    ip_len = U16.unpack_from(data, 2)[0]
-    proto = data[9]
     if proto == IPPROTO_ICMP and icmp_type != ICMP_REDIRECT and data[hlen] not in _INFO_TYPES:
         icmpstat.icps_oldicmp += 1
         return
     # min() and max() work on u_int: a negative quotelen is a huge one.
     quotelen = int(vnet.sc["net.inet.icmp.quotelen"]) & 0xFFFFFFFF
-    if proto == IPPROTO_TCP and len(data) >= hlen + 20:
+    # Before seed 002:784 a TCP segment got the standard quote.
+    whole_tcp = vnet.kernel.profile.icmp_quote_whole_tcp_header
+    if proto == IPPROTO_TCP and len(data) >= hlen + 20 and whole_tcp:
         th_off = (data[hlen + 12] >> 4) << 2
         if th_off < 20 or th_off + hlen > ip_len:
             return
@@ -345,56 +366,66 @@ def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: i
     icmplen = min(hlen + icmpelen, len(data), 2048 - 20 - ICMP_MINLEN)
     if icmplen < hlen + ICMP_MINLEN:
         return
-    quote = bytearray(data[:icmplen])
+    # The second word of the ICMP header: the pointer of a parameter
+    # problem, the next-hop MTU of a needfrag, the gateway of a redirect.
+    hcode = code
     if icmp_type == ICMP_PARAMPROB:
-        head = bytes((icmp_type, 0, 0, 0, code, 0, 0, 0))
+        word, hcode = code << 24, 0
     elif icmp_type == ICMP_UNREACH and code == ICMP_UNREACH_NEEDFRAG:
-        head = bytes((icmp_type, code, 0, 0, 0, 0)) + U16.pack(mtu)
+        word = mtu & 0xFFFF
     elif icmp_type == ICMP_REDIRECT:
-        head = bytes((icmp_type, code, 0, 0)) + U32.pack(dest)
+        word = dest
     else:
-        head = bytes((icmp_type, code, 0, 0, 0, 0, 0, 0))
+        word = 0
     icmpstat.icps_outhist[icmp_type] += 1
-    # The outer header starts as a copy of the offending one.
-    outer = bytearray(data[:20])
-    outer[0] = 0x45
-    outer[1] = 0
-    total = 20 + len(head) + len(quote)
-    U16.pack_into(outer, 2, total)
+    # One buffer: the outer header (a copy of the offending one), the ICMP
+    # header, then the quote.
+    pkt = bytearray(28)
+    view = memoryview(data)
+    pkt[:20] = view[:20]
+    pkt += view[:icmplen]
+    view.release()
+    pkt[0] = 0x45
+    pkt[1] = 0
+    U16.pack_into(pkt, 2, 28 + icmplen)
     if vnet.kernel.profile.icmp_error_clears_ip_off:
-        outer[6] = 0
-        outer[7] = 0
-    outer[9] = IPPROTO_ICMP
-    m = Mbuf(outer + head + quote, n.rcvif, n.fib, 0)
+        pkt[6] = 0
+        pkt[7] = 0
+    pkt[9] = IPPROTO_ICMP
+    ICMP_HEAD.pack_into(pkt, 20, icmp_type, hcode, 0, word)
+    m = Mbuf(pkt, n.rcvif, n.fib, 0)
     m.why = _why(icmp_type, code)
     icmp_reflect(vnet, m)
+
+
+_ERROR_NAMES = {
+    ICMP_UNREACH: "icmp unreachable",
+    ICMP_TIMXCEED: "icmp time exceeded",
+    ICMP_PARAMPROB: "icmp parameter problem",
+    ICMP_REDIRECT: "icmp redirect",
+    ICMP_SOURCEQUENCH: "icmp source quench",
+}
 
 
 def _why(icmp_type: int, code: int) -> str:
     if icmp_type == ICMP_PARAMPROB:
         return f"icmp parameter problem (type 12, pointer {code})"
-    names = {
-        ICMP_UNREACH: "icmp unreachable",
-        ICMP_TIMXCEED: "icmp time exceeded",
-        ICMP_PARAMPROB: "icmp parameter problem",
-        ICMP_REDIRECT: "icmp redirect",
-        ICMP_SOURCEQUENCH: "icmp source quench",
-    }
-    return f"{names.get(icmp_type, 'icmp')} (type {icmp_type} code {code})"
+    return f"{_ERROR_NAMES.get(icmp_type, 'icmp')} (type {icmp_type} code {code})"
 
 
-def icmp_reflect(vnet: VNet, m: Mbuf) -> str:
+def icmp_reflect(vnet: VNet, m: Mbuf, cksum: int = -1) -> str:
     """Send an ICMP message back to the source of the packet it answers.
+    ``cksum``: the message's checksum when the caller already knows it
+    (-1: computed here).
 
     Returns "" when it went out, else why it did not."""
     icmpstat = vnet.icmpstat
     data = m.data
-    src = int.from_bytes(data[12:16], "big")
+    src, t = IP_SRCDST.unpack_from(data, 12)
     top = src >> 24
-    if in_multicast(src) or top >= 240 or top == 0:
+    if top >= 224 or top == 0:  # multicast, experimental, broadcast, 0/8
         icmpstat.icps_badaddr += 1
         return "icps_badaddr"
-    t = int.from_bytes(data[16:20], "big")
     ifp = m.rcvif
     newsrc = None
     ias = vnet.in_ifaddrhash.get(t)
@@ -418,13 +449,12 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> str:
         if rifp is not None and rifp.addrs_in:
             newsrc = rifp.addrs_in[0].addr
     if newsrc is None:
-        rt = vnet.rt[m.fib].lookup(src)
+        rt = vnet.rt[m.fib].lookup(src, 1)  # ip_rtaddr reports a miss
         if rt is None or rt.ifa is None:
             icmpstat.icps_noroute += 1
             return "icps_noroute"
         newsrc = rt.ifa.addr
-    data[16:20] = data[12:16]
-    data[12:16] = newsrc.to_bytes(4, "big")
+    IP_SRCDST.pack_into(data, 12, newsrc, src)
     data[8] = int(vnet.sc["net.inet.ip.ttl"]) & 0xFF  # the int ip_defttl into u_char ip_ttl
     hlen = (data[0] & 0x0F) << 2
     opts: bytes | None = None
@@ -435,9 +465,11 @@ def icmp_reflect(vnet: VNet, m: Mbuf) -> str:
     m.flags &= ~(M_BCAST | M_MCAST)
     # icmp_send(): checksum the ICMP part, then ip_output inserts the options.
     data = m.data
-    data[hlen + 2] = 0
-    data[hlen + 3] = 0
-    U16.pack_into(data, hlen + 2, in_cksum(memoryview(data)[hlen:]))
+    if cksum < 0:
+        data[hlen + 2] = 0
+        data[hlen + 3] = 0
+        cksum = in_cksum(memoryview(data)[hlen:])
+    U16.pack_into(data, hlen + 2, cksum)
     error = ip_output(vnet, m, opt=opts)
     if error:
         return f"ip_output: {errno.errorcode.get(error, error)}"

@@ -13,21 +13,20 @@ from kstack.net.pfil import PFIL_OUT, fwd_requested
 from kstack.net.route import RTF_BROADCAST, RTF_GATEWAY, RTF_HOST
 from kstack.netinet.in_ import ifa_ifwithbroadaddr, ifa_ifwithnet, in_broadcast
 from kstack.netinet.ip import (
+    IP_ALLOWBROADCAST,
     IP_DF,
+    IP_FORWARDING,
     IP_MF,
     IP_OFFMASK,
-    IPPROTO_UDP,
-    U16,
-    in_cksum,
-    in_multicast,
-    in_pseudo,
-)
-from kstack.netinet.ip_input import (
-    IP_ALLOWBROADCAST,
-    IP_FORWARDING,
     IP_RAWOUTPUT,
     IP_ROUTETOIF,
     IP_SENDONES,
+    IPPROTO_UDP,
+    U16,
+    U32,
+    in_cksum,
+    in_multicast,
+    in_pseudo,
 )
 from kstack.netinet.ip_options import ip_insertoptions, ip_optcopy
 
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
 def ip_newid(vnet: VNet) -> int:
     """The next IP ID: a per-vnet counter, or a random non-repeating value
     when net.inet.ip.random_id is set (ip_randomid)."""
-    if not vnet.sc["net.inet.ip.random_id"]:
+    if not vnet.sc.get("net.inet.ip.random_id", 0):
         v = vnet.ip_id
         vnet.ip_id = (v + 1) & 0xFFFF
         return v
@@ -83,7 +82,8 @@ def ip_output(
         data[0] = 0x40 | (hlen >> 2)
         U16.pack_into(data, 4, ip_newid(vnet))
         ipstat.ips_localout += 1
-    dst = int.from_bytes(data[16:20], "big")
+    dst = U32.unpack_from(data, 16)[0]
+    mcast = in_multicast(dst)
     # A raw IP_HDRINCL header says its own length; bytes written beyond it
     # are not trimmed and go out after the datagram.
     ip_len = U16.unpack_from(data, 2)[0] if flags & IP_RAWOUTPUT else len(data)
@@ -98,6 +98,7 @@ def ip_output(
             ipstat.ips_noroute += 1
             return errno.ENETUNREACH
         dst = nexthop = 0xFFFFFFFF
+        mcast = False
         data[16:20] = b"\xff\xff\xff\xff"
         ifp = ia.ifp
         data[8] = 1
@@ -112,13 +113,13 @@ def ip_output(
         data[8] = 1
         isbroadcast = in_broadcast(dst, ifp)
         rt = None
-    elif in_multicast(dst) and imo is not None and imo.multicast_ifp is not None:
+    elif mcast and imo is not None and imo.multicast_ifp is not None:
         ifp = imo.multicast_ifp
         ia = ifp.addrs_in[0] if ifp.addrs_in else None
         rt = None
     else:
         if rt is None:
-            rt = vnet.rt[m.fib].lookup(via or dst)
+            rt = vnet.rt[m.fib].lookup(via or dst, 1)  # reports a miss
         if rt is None or not rt.ifp.flags & IFF_UP:
             ipstat.ips_noroute += 1
             return errno.EHOSTUNREACH
@@ -145,7 +146,7 @@ def ip_output(
     else:
         mtu = ifp.mtu
 
-    if in_multicast(dst):
+    if mcast:
         m.flags |= M_MCAST
         nexthop = dst
         data[8] = imo.multicast_ttl if imo is not None else 1
@@ -154,7 +155,12 @@ def ip_output(
             return errno.ENETUNREACH
         if data[12:16] == b"\x00\x00\x00\x00" and ia is not None:
             data[12:16] = ia.addr.to_bytes(4, "big")
-        loop = imo.multicast_loop if imo is not None else vnet.kernel.sc["net.inet.ip.mcast.loop"]
+        if imo is not None:
+            loop = imo.multicast_loop
+        else:
+            # Before net.inet.ip.mcast.loop existed (seed 001:138) the default
+            # was IP_DEFAULT_MULTICAST_LOOP, 1.
+            loop = vnet.kernel.sc.get("net.inet.ip.mcast.loop", 1)
         if loop:
             ip_mloopback(vnet, ifp, m, hlen)
         if data[8] == 0 or ifp.flags & IFF_LOOPBACK:

@@ -8,7 +8,6 @@ the slow timer runs on fixed half-second boundaries since boot, as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kstack.kern.clock import NS
@@ -38,27 +37,55 @@ _DROPFRAG = dropped("ips_fragdropped")
 _TOOLONG = dropped("ips_toolong")
 
 
-@dataclass(slots=True, eq=False)
 class Frag:
-    off: int
-    length: int
-    data: memoryview  # payload bytes (already trimmed)
-    mf: bool
-    header: bytearray  # this fragment's IP header (first one is kept)
-    tos: int
-    # The packet header of its mbuf, which the whole datagram inherits from
-    # the fragment at offset 0: receiving interface, flags, saved route.
-    pkthdr: tuple[Ifnet | None, int, tuple[bytes, int] | None] = (None, 0, None)
+    """One queued fragment: its place in the datagram, its payload bytes
+    (trimmed where it overlaps a neighbour), its IP header (the first
+    fragment's is kept) and the packet header of its mbuf, which the whole
+    datagram inherits from the fragment at offset 0: receiving interface,
+    flags, saved route."""
+
+    __slots__ = ("off", "length", "data", "mf", "header", "tos", "pkthdr")
+
+    def __init__(
+        self,
+        off: int,
+        length: int,
+        data: bytes,
+        mf: bool,
+        header: bytearray,
+        tos: int,
+        pkthdr: tuple[Ifnet | None, int, tuple[bytes, int] | None],
+    ) -> None:
+        self.off = off
+        self.length = length
+        self.data = data
+        self.mf = mf
+        self.header = header
+        self.tos = tos
+        self.pkthdr = pkthdr
 
 
-@dataclass(slots=True, eq=False)
 class Ipq:
-    key: tuple[int, int, int, int]
-    frags: list[Frag] = field(default_factory=list)
-    nfrags: int = 0  # a u_char in the kernel: kept in 0..255
-    ttl: int = IPFRAGTTL
-    rcvif: object = None
-    fib: int = 0
+    """A reassembly queue (struct ipq). ``nfrags`` is a u_char in the
+    kernel: kept in 0..255."""
+
+    __slots__ = ("key", "frags", "nfrags", "ttl", "rcvif", "fib")
+
+    def __init__(
+        self,
+        key: tuple[int, int, int, int],
+        frags: list[Frag],
+        nfrags: int,
+        ttl: int,
+        rcvif: Ifnet | None,
+        fib: int,
+    ) -> None:
+        self.key = key
+        self.frags = frags
+        self.nfrags = nfrags
+        self.ttl = ttl
+        self.rcvif = rcvif
+        self.fib = fib
 
 
 def ipreass_hash(src: int, ip_id: int) -> int:
@@ -92,7 +119,9 @@ def ip_reass(
     sc = vnet.sc
     maxnipq = int(sc["net.inet.ip.maxfragpackets"])
     maxfrags = int(sc["net.inet.ip.maxfragsperpacket"])
-    if maxnipq == 0 or maxfrags == 0:
+    # Before seed 002:812 only maxfragpackets = 0 refused fragments up front.
+    hold_first = vnet.kernel.profile.reass_hold_first_fragment
+    if maxnipq == 0 or (maxfrags == 0 and hold_first):
         ipstat.ips_fragments += 1
         ipstat.ips_fragdropped += 1
         return _NOREASS
@@ -127,12 +156,13 @@ def ip_reass(
     off = (ip_off & IP_OFFMASK) << 3
     ipstat.ips_fragments += 1
     data = m.data
+    # One copy of the payload; the header slice is a copy of its own.
     frag = Frag(
         off,
         plen,
-        memoryview(bytes(data[hlen:ip_len])),
+        bytes(memoryview(data)[hlen:ip_len]),
         mf,
-        bytearray(data[:hlen]),
+        data[:hlen],
         tos,
         (m.rcvif, m.flags, m.srcrt),
     )
@@ -141,6 +171,10 @@ def ip_reass(
         bucket.insert(0, fp)
         vnet.ipq_count += 1
         vnet.ip_slowtimo_arm()
+        if not hold_first:
+            # The lone fragment went through the completion check and the
+            # per-datagram limit at once.
+            return _check_limit(vnet, bucket, fp, maxfrags)
         return _HELD
     fp.nfrags = (fp.nfrags + 1) & 0xFF  # u_char ipq_nfrags wraps at 256
     first = fp.frags[0]
@@ -201,9 +235,7 @@ def ip_reass(
         ipstat.ips_fragdropped += fp.nfrags
         _free(vnet, bucket, fp)
         return _TOOLONG
-    whole = bytearray(head)
-    for q in frags:
-        whole += q.data
+    whole = bytearray().join([head, *[q.data for q in frags]])
     total = fhlen + nxt
     # ip_len and ip_off as the kernel leaves them: total length, offset 0.
     whole[2:4] = total.to_bytes(2, "big")

@@ -34,9 +34,19 @@ from kstack.netinet.in_pcb import (
     prison_get_ip4,
     prison_local_ip4,
 )
-from kstack.netinet.ip import IP_DF, IP_MAXPACKET, IPPROTO_IGMP, U16, in_multicast, ntoa
+from kstack.netinet.ip import (
+    IP_ALLOWBROADCAST,
+    IP_DF,
+    IP_MAXPACKET,
+    IP_RAWOUTPUT,
+    IP_ROUTETOIF,
+    IP_SENDONES,
+    IPPROTO_IGMP,
+    U16,
+    in_multicast,
+    ntoa,
+)
 from kstack.netinet.ip_ctloutput import ip_ctloutput, ip_savecontrol
-from kstack.netinet.ip_input import IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF, IP_SENDONES
 from kstack.netinet.ip_output import ip_newid, ip_output
 from kstack.outcome import DELIVERED, Outcome, dropped
 from kstack.profiles import RAW_HDR_9, RAW_HDR_10

@@ -26,8 +26,12 @@ from kstack.netinet.in_pcb import (
     prison_remote_ip4,
 )
 from kstack.netinet.ip import (
+    IP_ALLOWBROADCAST,
     IP_DF,
     IP_MAXPACKET,
+    IP_ROUTETOIF,
+    IP_SENDONES,
+    IP_SRCDST,
     IPPROTO_IP,
     IPPROTO_UDP,
     U16,
@@ -38,7 +42,6 @@ from kstack.netinet.ip import (
 )
 from kstack.netinet.ip_ctloutput import ip_ctloutput, ip_savecontrol
 from kstack.netinet.ip_icmp import BANDLIM_ICMP_UNREACH, badport_bandlim, icmp_error
-from kstack.netinet.ip_input import IP_ALLOWBROADCAST, IP_ROUTETOIF, IP_SENDONES
 from kstack.netinet.ip_output import M_UDP_CSUM, ip_output, udp_pseudo_sum
 from kstack.outcome import DELIVERED, Outcome, dropped
 from kstack.sock import (
@@ -97,8 +100,7 @@ def udp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
             udpstat.udps_badlen += 1
             return _BADLEN
         del data[hlen + ulen :]
-    src = int.from_bytes(data[12:16], "big")
-    dst = int.from_bytes(data[16:20], "big")
+    src, dst = IP_SRCDST.unpack_from(data, 12)
     if usum:
         # A checksum the interface already verified (lo0: CSUM_DATA_VALID)
         # is trusted; only a zero checksum counts as "no checksum".
