@@ -16,18 +16,18 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, BinaryIO
 
 import kstack
 from kstack.check import Checker, CheckItem
 from kstack.compare import Comparison, PacketDiff
-from kstack.decode import decode
+from kstack.decode import Decoder, decode
 from kstack.frames import CHECK_DONT_CARE, FIELD_NAMES, expand_fields
 from kstack.kern.clock import NS
 from kstack.kern.kernel import Kernel
 from kstack.net.if_var import IFT_LOOP
-from kstack.netstat import format_netstat_s
+from kstack.netstat import format_netstat_a, format_netstat_s
 from kstack.outcome import KINDS, Outcome
 from kstack.pcapio import (
     LINKTYPE_ETHERNET,
@@ -55,7 +55,8 @@ __all__ = ["main", "decode"]
 
 _EPILOG_REPLAY = """\
 exit status: 0 the replay ran (and --check/--compare found no difference),
-1 --check or --compare found a difference, 2 bad input or a bad flag.
+1 --check or --compare found a difference, 2 bad input or a bad flag; for
+several captures (or a directory), the worst of theirs.
 Precedence: a flag beats the scenario file, which beats the default.
 See docs/replay.md for the default host, --check pairing and the JSON lines."""
 
@@ -118,6 +119,112 @@ def _counter_text(counters: dict[str, dict[str, int]]) -> str:
     return "    counters: " + " ".join(parts)
 
 
+# json.dumps's own string encoder: a line built from pieces with it is the
+# line json.dumps would write for the same object.
+_json_str = json.encoder.encode_basestring_ascii
+_MEMO_MAX = 4096  # entries a report's memo holds before it starts over
+
+
+class _Memo(dict[str, str]):
+    """A table of formatted strings that formats an entry on first use
+    (a hit is a C-level dict lookup, usable with ``map``); it starts over
+    when it has grown large."""
+
+    __slots__ = ("fmt",)
+
+    def __init__(self, fmt: Callable[[str], str]) -> None:
+        super().__init__()
+        self.fmt = fmt
+
+    def __missing__(self, key: str) -> str:
+        if len(self) >= _MEMO_MAX:
+            self.clear()
+        s = self[key] = self.fmt(key)
+        return s
+
+
+def _all_ones(d: dict[str, int]) -> bool:
+    vals = d.values()
+    return min(vals) == 1 == max(vals)
+
+
+class _Pieces:
+    """The parts of packet lines that repeat from record to record, each
+    formatted once: outcome texts, counter names, strings in JSON form,
+    address pairs (through a :class:`Decoder`)."""
+
+    __slots__ = ("decode", "outcome_text", "outcome_json", "plus1", "jstr", "jone")
+
+    def __init__(self) -> None:
+        self.decode = Decoder().decode
+        self.outcome_text: dict[Outcome | None, str] = {}
+        self.outcome_json: dict[Outcome, str] = {}
+        self.plus1 = _Memo(lambda k: f"{k}+1")  # "ips_total+1"
+        self.jstr = _Memo(_json_str)  # '"em0"': names that recur (blocks, counters, ifaces)
+        self.jone = _Memo(lambda k: f"{_json_str(k)}: 1")  # '"ips_total": 1'
+
+    def text(self, o: Outcome | None) -> str:
+        s = self.outcome_text.get(o)
+        if s is None:
+            if len(self.outcome_text) >= _MEMO_MAX:
+                self.outcome_text.clear()
+            s = self.outcome_text[o] = str(o)
+        return s
+
+    def json(self, o: Outcome | None) -> str:
+        if o is None:
+            return "null"
+        s = self.outcome_json.get(o)
+        if s is None:
+            if len(self.outcome_json) >= _MEMO_MAX:
+                self.outcome_json.clear()
+            s = self.outcome_json[o] = json.dumps(_outcome_dict(o))
+        return s
+
+    def counters_text(self, counters: dict[str, dict[str, int]]) -> str:
+        """:func:`_counter_text` (most counters move by one: those pieces
+        are formatted once per name)."""
+        parts = []
+        for d in counters.values():
+            if not d:
+                continue
+            vals = d.values()
+            if min(vals) == 1 == max(vals):
+                parts.append(" ".join(map(self.plus1.__getitem__, d)))
+            else:
+                parts.append(" ".join([f"{k}+{v}" if v > 0 else f"{k}{v}" for k, v in d.items()]))
+        return "    counters: " + " ".join(parts)
+
+    def counters_json(self, counters: dict[str, dict[str, int]] | None) -> str:
+        """``json.dumps(counters or {})``."""
+        if not counters:
+            return "{}"
+        jstr = self.jstr
+        blocks = []
+        for name, d in counters.items():
+            if d and _all_ones(d):
+                body = ", ".join(map(self.jone.__getitem__, d))
+            else:
+                body = ", ".join([f"{jstr[k]}: {v}" for k, v in d.items()])
+            blocks.append(f"{jstr[name]}: {{{body}}}")
+        return f"{{{', '.join(blocks)}}}"
+
+    def sent_json(self, sent: list[SentFrame]) -> str:
+        """``json.dumps([_sent_dict(f) for f in sent])``."""
+        if not sent:
+            return "[]"
+        dec = self.decode
+        jstr = self.jstr
+        items = ", ".join(
+            [
+                f'{{"iface": {jstr[f.iface]}, "reason": {jstr[f.reason]}, '
+                f'"len": {len(f.data)}, "decode": {_json_str(dec(f.data, f.linktype))}}}'
+                for f in sent
+            ]
+        )
+        return f"[{items}]"
+
+
 class _Report:
     """Writes replay results to stdout as text or JSON Lines."""
 
@@ -127,6 +234,8 @@ class _Report:
         self.quiet = quiet
         self.first: int | None = None
         self.check_link = True  # whether --check compares Ethernet frames
+        self._pieces = _Pieces()
+        self.tally: dict[str, Any] = {}  # the summary's figures (a corpus table row)
 
     def emit(self, obj: dict[str, Any]) -> None:
         self.out.write(json.dumps(obj) + "\n")
@@ -182,22 +291,16 @@ class _Report:
             for c in checks:
                 self.check(c)
             return
+        pc = self._pieces
+        dec = pc.decode
         if self.json:
-            self.emit(
-                {
-                    "type": "packet",
-                    "index": r.index,
-                    "ts_ns": r.ts_ns,
-                    "linktype": r.linktype,
-                    "iface": r.iface,
-                    "decode": decode(r.frame, r.frame_linktype)
-                    if r.skipped is None or r.own
-                    else None,
-                    "outcome": _outcome_dict(r.outcome),
-                    "skipped": r.skipped,
-                    "own": r.own,
-                    "sent": [_sent_dict(f) for f in r.sent],
-                    "events": [
+            # The line json.dumps writes for the packet's object, built from
+            # its pieces (the fixed part of the object never changes shape).
+            skipped = r.skipped
+            what = dec(r.frame, r.frame_linktype) if skipped is None or r.own else None
+            events = (
+                json.dumps(
+                    [
                         {
                             "ts_ns": e.ts,
                             "what": e.what,
@@ -205,28 +308,40 @@ class _Report:
                             "outcome": _outcome_dict(e.outcome),
                         }
                         for e in r.events
-                    ],
-                    "counters": r.counters or {},
-                }
+                    ]
+                )
+                if r.events
+                else "[]"
+            )
+            self.out.write(
+                f'{{"type": "packet", "index": {r.index}, "ts_ns": {r.ts_ns}, '
+                f'"linktype": {r.linktype}, "iface": {_json_str(r.iface)}, '
+                f'"decode": {"null" if what is None else _json_str(what)}, '
+                f'"outcome": {pc.json(r.outcome)}, '
+                f'"skipped": {"null" if skipped is None else _json_str(skipped)}, '
+                f'"own": {"true" if r.own else "false"}, "sent": {pc.sent_json(r.sent)}, '
+                f'"events": {events}, "counters": {pc.counters_json(r.counters)}}}\n'
             )
             for c in checks:
                 self.check(c)
             return
-        rel = self._rel(r.ts_ns)
-        if r.own:
-            head = f"#{r.index} {rel} {decode(r.frame, r.frame_linktype)}: skipped: {r.skipped}"
-        elif r.skipped is not None:
-            head = f"#{r.index} {rel} skipped: {r.skipped}"
+        first = self.first
+        if first is None:
+            first = self.first = r.ts_ns
+        rel = f"{(r.ts_ns - first) / NS:.6f}"
+        if r.skipped is None:
+            s = f"#{r.index} {rel} {dec(r.frame, r.frame_linktype)}: {pc.text(r.outcome)}\n"
+        elif r.own:
+            s = f"#{r.index} {rel} {dec(r.frame, r.frame_linktype)}: skipped: {r.skipped}\n"
         else:
-            head = f"#{r.index} {rel} {decode(r.frame, r.frame_linktype)}: {r.outcome}"
-        lines = [head]
+            s = f"#{r.index} {rel} skipped: {r.skipped}\n"
         for e in r.events:
-            lines.append(f"    event: {e.what}" + (f": {e.outcome}" if e.outcome else ""))
+            s += f"    event: {e.what}" + (f": {e.outcome}\n" if e.outcome else "\n")
         for f in r.sent:
-            lines.append(f"    {f.iface} < {_frame_decode(f)} [{f.reason}]")
+            s += f"    {f.iface} < {dec(f.data, f.linktype)} [{f.reason}]\n"
         if r.counters:
-            lines.append(_counter_text(r.counters))
-        self.out.write("".join(s + "\n" for s in lines))
+            s += pc.counters_text(r.counters) + "\n"
+        self.out.write(s)
         for c in checks:
             self.check(c)
 
@@ -461,6 +576,22 @@ def _profile_name(p: str | Profile) -> str:
 
 
 def _cmd_replay(a: argparse.Namespace) -> int:
+    captures = list(a.capture)
+    if a.jobs < 0:
+        raise ValueError(f"--jobs {a.jobs}: give 1 or more processes, or 0 for one per CPU")
+    if len(captures) > 1 or a.scheduler or any(os.path.isdir(c) for c in captures):
+        from kstack.corpus import run_corpus
+
+        return run_corpus(a, sys.stdout, sys.stderr)
+    a.capture = captures[0]
+    return replay_capture(a, sys.stdout)[0]
+
+
+def replay_capture(a: argparse.Namespace, stdout: IO[str]) -> tuple[int, dict[str, Any]]:
+    """One capture, as ``kstack replay CAPTURE`` runs it, its report written
+    to ``stdout``; returns the exit status and the figures of its summary
+    (packets, skipped, outcomes by kind, differences under --check or
+    --compare)."""
     # Everything is checked before any file is written.
     sysctls = _parse_sysctl_args(a.sysctl)
     if a.scenario and a.host:
@@ -479,11 +610,13 @@ def _cmd_replay(a: argparse.Namespace) -> int:
         _scenario_profile(scenario)  # a bad profile in the file fails now
     _check_out(a)
     source = CaptureSource(a.capture)
-    rep = _Report(sys.stdout, json_mode=a.json, quiet=a.quiet)
+    rep = _Report(stdout, json_mode=a.json, quiet=a.quiet)
     try:
         if other is not None:
-            return _run_compare(a, source, scenario, sysctls, profile, other, ignore, rep)
-        return _run_replay(a, source, scenario, sysctls, profile, ignore, rep)
+            rc = _run_compare(a, source, scenario, sysctls, profile, other, ignore, rep)
+        else:
+            rc = _run_replay(a, source, scenario, sysctls, profile, ignore, rep)
+        return rc, rep.tally
     finally:
         source.close()
 
@@ -711,6 +844,7 @@ def _run_compare(
     finally:
         ra.close()
         rb.close()
+    rep.tally = _tally(sa, cmp.differ)
     if a.json:
         obj = summary_dict(sa)
         obj["compare"] = cmp.as_dict()
@@ -733,6 +867,15 @@ def _run_compare(
     return 1 if cmp.differ else 0
 
 
+def _tally(s: Summary, differences: int | None) -> dict[str, Any]:
+    return {
+        "packets": s.frames_read,
+        "skipped": s.skipped,
+        "outcomes": {k: s.kinds.get(k, 0) for k in KINDS},
+        "differences": differences,
+    }
+
+
 def _print_summary(
     a: argparse.Namespace,
     rep: _Report,
@@ -740,6 +883,9 @@ def _print_summary(
     out: _OutFile | None,
     checker: Checker | None,
 ) -> None:
+    rep.tally = _tally(
+        s, None if checker is None else sum(n for st, n in checker.counts.items() if st != "match")
+    )
     if a.json:
         d = summary_dict(s)
         if out is not None:
@@ -803,6 +949,18 @@ def _kernel(a: argparse.Namespace) -> Kernel:
 
 def _cmd_netstat(a: argparse.Namespace) -> int:
     k = _kernel(a)
+    if (a.all or a.x) and not a.s:
+        # The socket table (netstat [-a] [-x] -n -f inet), from the pcb lists.
+        lists = {m: k.sysctl(f"net.inet.{m}.pcblist") for m in ("udp", "raw")}
+        sys.stdout.write(
+            format_netstat_a(
+                {m: v for m, v in lists.items() if isinstance(v, bytes)},
+                big_endian=k.big_endian,
+                all_sockets=a.all,
+                extended=a.x,
+            )
+        )
+        return 0
     protos = [a.proto] if a.proto else None
     stats = k.netstat()
     stats["arp"] = k.netstat("arp")
@@ -828,14 +986,20 @@ def _cmd_sysctl(a: argparse.Namespace) -> int:
     for item in names:
         name, eq, value = item.partition("=")
         try:
+            # Opaque leaves (the pcb lists) print nothing, as sysctl(8)
+            # without -o/-x leaves out a structure it has no printer for.
             if eq:
                 old = k.sysctl(name, value)
-                lines.append(f"{name}: {old} -> {k.sysctl(name)}")
+                lines.append(f"{name}: {old!s} -> {k.sysctl(name)!s}")
             elif name in tree.oids:
-                lines.append(f"{name}: {k.sysctl(name)}")
+                v = k.sysctl(name)
+                if not isinstance(v, bytes):
+                    lines.append(f"{name}: {v}")
             else:
                 for oid in tree.walk(name):
-                    lines.append(f"{oid.name}: {k.sysctl(oid.name)}")
+                    v = k.sysctl(oid.name)
+                    if not isinstance(v, bytes):
+                        lines.append(f"{oid.name}: {v}")
         except OSError as e:
             what = _SYSCTL_ERRORS.get(e.errno or 0, "refused")
             code = errno.errorcode.get(e.errno or 0, "")
@@ -856,6 +1020,14 @@ def _cmd_profiles(a: argparse.Namespace) -> int:
         for sw in switch_names():
             out.write(f"  {sw}: {SWITCHES.get(sw, '')}\n")
     return 0
+
+
+def _cmd_changes(a: argparse.Namespace) -> int:
+    from kstack.changes import command
+
+    rc, text = command(a.query, json_mode=a.json)
+    sys.stdout.write(text)
+    return rc
 
 
 def _switch_value(v: object) -> str:
@@ -891,7 +1063,22 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "capture",
         metavar="CAPTURE",
-        help="pcap or pcapng file (gzip-compressed too), or - for standard input",
+        nargs="+",
+        help="pcap or pcapng file (gzip-compressed too), or - for standard input; "
+        "several files or a directory replay a corpus, one host per capture",
+    )
+    r.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        metavar="N",
+        help="corpus: replay N captures at a time, one process each (0: one per CPU; default 1)",
+    )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="corpus: run each capture as a task on this Dask scheduler (tcp://HOST:8786)",
     )
     r.add_argument(
         "--scenario",
@@ -978,9 +1165,11 @@ def _parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=_cmd_replay)
     n = sub.add_parser(
         "netstat",
-        help="netstat -s of a fresh or scenario-configured host",
-        description="Print the protocol counters of a freshly booted host (or one "
-        "configured by a scenario), as netstat -s does.",
+        help="netstat -s or -a of a fresh or scenario-configured host",
+        description="Print the protocol counters (-s) or the UDP and raw IP socket "
+        "table (-a: every socket, -x: with the socket buffer counters) of a freshly "
+        "booted host or one configured by a scenario, as FreeBSD 9 netstat -n -f inet "
+        "does.",
     )
     n.add_argument("--scenario", metavar="FILE", help="configure the host from this TOML file")
     n.add_argument(
@@ -991,6 +1180,15 @@ def _parser() -> argparse.ArgumentParser:
         dest="proto",
         choices=["ip", "icmp", "udp", "igmp", "arp"],
         help="only this protocol's counters",
+    )
+    n.add_argument(
+        "-a",
+        dest="all",
+        action="store_true",
+        help="the socket table, every socket (those bound to no address too)",
+    )
+    n.add_argument(
+        "-x", action="store_true", help="the socket table with the socket buffer counters"
     )
     n.set_defaults(fn=_cmd_netstat)
     s = sub.add_parser(
@@ -1017,6 +1215,21 @@ def _parser() -> argparse.ArgumentParser:
         "--switches", "-v", action="store_true", help="also show each profile's behaviour switches"
     )
     pr.set_defaults(fn=_cmd_profiles)
+    ch = sub.add_parser(
+        "changes",
+        help="list the FreeBSD changes each profile switch reproduces",
+        description="List every behaviour switch with its catalog id, PR, revision, "
+        "before/after, the named profiles on each side and its regression test; or "
+        "show one (by PR, catalog id or switch name).",
+    )
+    ch.add_argument(
+        "query",
+        nargs="?",
+        metavar="PR|ID|SWITCH",
+        help="e.g. kern/122338, 122338, 002:631 or needfrag_route_mtu",
+    )
+    ch.add_argument("--json", action="store_true", help="JSON Lines, one object per switch")
+    ch.set_defaults(fn=_cmd_changes)
     return p
 
 

@@ -6,11 +6,12 @@ any byte string of any length decodes to a line, never an exception.
 
 from __future__ import annotations
 
+import socket
 import struct
 
 from kstack.pcapio import LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_RAW
 
-__all__ = ["decode", "decode_ip", "ICMP_NAMES", "PROTO_NAMES"]
+__all__ = ["Decoder", "decode", "decode_ip", "ICMP_NAMES", "PROTO_NAMES"]
 
 ICMP_NAMES = {
     0: "echo reply",
@@ -79,74 +80,101 @@ def _option_names(opts: bytes) -> str:
 
 _HH = struct.Struct("!HH")
 _H = struct.Struct("!H")
+# The fixed IPv4 header in one call: version/IHL, TOS, length, id, offset,
+# TTL, protocol, checksum, and the two addresses as one 8-byte string.
+_IPH = struct.Struct("!BBHHHBBH8s")
+_ntoa = socket.inet_ntoa
+_QUERY_TYPES = frozenset((0, 8, 13, 14, 15, 16, 17, 18))  # ICMP messages with id and seq
+#: Address pairs a :class:`Decoder` remembers before it starts over.
+_PAIRS_MAX = 4096
+
+# (source, destination) in dotted quads, by the 8 bytes of the two addresses.
+_Pairs = dict[bytes, tuple[str, str]]
 
 
-def _ip4(b: bytes) -> str:
-    return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}"
+def _pair(a8: bytes, pairs: _Pairs) -> tuple[str, str]:
+    sd = pairs.get(a8)
+    if sd is None:
+        sd = (_ntoa(a8[:4]), _ntoa(a8[4:]))
+        if len(pairs) >= _PAIRS_MAX:
+            pairs.clear()
+        pairs[a8] = sd
+    return sd
 
 
-def _quoted(p: bytes) -> str:
-    """What an ICMP error quotes: ``(for src > dst proto)``."""
-    q = p[8:]
-    if len(q) < 20 or q[0] >> 4 != 4:
+def _quoted(b: bytes, q: int, pairs: _Pairs) -> str:
+    """What an ICMP error quotes, from offset ``q`` of ``b`` (the quoted
+    header): ``(for src > dst proto)``."""
+    qlen = len(b) - q
+    if qlen < 20 or b[q] >> 4 != 4:
         return ""
-    proto = q[9]
-    hl = (q[0] & 15) * 4
-    src, dst = _ip4(q[12:16]), _ip4(q[16:20])
-    if proto in (6, 17) and hl >= 20 and len(q) >= hl + 4:
-        sp, dp = _HH.unpack_from(q, hl)
+    proto = b[q + 9]
+    hl = (b[q] & 15) * 4
+    src, dst = _pair(b[q + 12 : q + 20], pairs)
+    if (proto == 6 or proto == 17) and hl >= 20 and qlen >= hl + 4:
+        sp, dp = _HH.unpack_from(b, q + hl)
         return f" (for {src}.{sp} > {dst}.{dp} {PROTO_NAMES[proto]})"
-    return f" (for {src} > {dst} {PROTO_NAMES.get(proto, f'proto {proto}')})"
+    name = PROTO_NAMES.get(proto) or f"proto {proto}"
+    return f" (for {src} > {dst} {name})"
 
 
 def decode_ip(ip: bytes) -> str:
     """A one-line summary of an IPv4 packet (any length)."""
-    n = len(ip)
-    if n == 0:
-        return "empty IP packet"
-    if ip[0] >> 4 != 4:
-        return f"IP version {ip[0] >> 4} ({n} bytes)"
+    return _decode_ip_at(ip, 0, {})
+
+
+def _decode_ip_at(b: bytes, o: int, pairs: _Pairs) -> str:
+    """:func:`decode_ip` of the packet at offset ``o`` of ``b`` (no copy of
+    the packet: every field is read in place)."""
+    n = len(b) - o
     if n < 20:
+        if n <= 0:
+            return "empty IP packet"
+        if b[o] >> 4 != 4:
+            return f"IP version {b[o] >> 4} ({n} bytes)"
         return f"IP truncated ({n} bytes)"
-    hl = (ip[0] & 15) * 4
-    src, dst = _ip4(ip[12:16]), _ip4(ip[16:20])
-    tlen, ident = _HH.unpack_from(ip, 2)
-    off = _H.unpack_from(ip, 6)[0]
-    proto, ttl = ip[9], ip[8]
-    s = f"{src} > {dst} "
+    vhl, _, tlen, ident, off, ttl, proto, _, a8 = _IPH.unpack_from(b, o)
+    if vhl >> 4 != 4:
+        return f"IP version {vhl >> 4} ({n} bytes)"
+    hl = (vhl & 15) * 4
+    sd = pairs.get(a8)
+    src, dst = sd if sd is not None else _pair(a8, pairs)
     frag = off & 0x1FFF
-    tail = ""
     if frag or off & 0x2000:
         tail = f" frag id={ident} off={frag * 8}{'+' if off & 0x2000 else ''}"
     elif off & 0x4000:
         tail = " DF"
+    else:
+        tail = ""
     if ttl <= 1:
         tail += f" ttl={ttl}"
     if hl > 20:
-        tail += f" options {_option_names(ip[20:hl])}"
-    p = ip[hl:] if hl >= 20 else b""
-    name = PROTO_NAMES.get(proto, f"proto {proto}")
+        tail += f" options {_option_names(b[o + 20 : o + hl])}"
     if frag:
-        return f"{s}{name}{tail}"
-    if proto == 1 and len(p) >= 2:
-        t, c = p[0], p[1]
-        what = ICMP_NAMES.get(t, f"type {t}")
-        body = f"ICMP {what}" + (f" code {c}" if c or t in _ICMP_ERRORS else "")
-        if t in (0, 8, 13, 14, 15, 16, 17, 18) and len(p) >= 8:
-            ident, seq = _HH.unpack_from(p, 4)
-            body += f" id {ident} seq {seq}"
-        elif t in _ICMP_ERRORS:
-            if t == 12 and len(p) >= 5:
-                body += f" pointer {p[4]}"
-            body += _quoted(p)
-        return f"{s}{body}, length {tlen}{tail}"
-    if proto in (6, 17) and len(p) >= 4:
-        sp, dp = _HH.unpack_from(p, 0)
-        return f"{src}.{sp} > {dst}.{dp} {name}, length {tlen}{tail}"
-    if proto == 2 and len(p) >= 1:
-        msg = bytes(p[: tlen - hl]) if hl < tlen <= n else bytes(p)
-        return f"{s}{_igmp(msg)}, length {tlen}{tail}"
-    return f"{s}{name}, length {tlen}{tail}"
+        return f"{src} > {dst} {PROTO_NAMES.get(proto) or f'proto {proto}'}{tail}"
+    # The payload starts at p and holds plen bytes (none when the IHL is
+    # below 5; negative when the header runs past the end).
+    p = o + hl
+    plen = n - hl if hl >= 20 else 0
+    if proto == 1 and plen >= 2:
+        t, c = b[p], b[p + 1]
+        what = ICMP_NAMES.get(t) or f"type {t}"
+        if t in _ICMP_ERRORS:
+            ptr = f" pointer {b[p + 4]}" if t == 12 and plen >= 5 else ""
+            quote = _quoted(b, p + 8, pairs) if plen >= 28 else ""
+            return f"{src} > {dst} ICMP {what} code {c}{ptr}{quote}, length {tlen}{tail}"
+        code = f" code {c}" if c else ""
+        if plen >= 8 and t in _QUERY_TYPES:
+            qid, seq = _HH.unpack_from(b, p + 4)
+            return f"{src} > {dst} ICMP {what}{code} id {qid} seq {seq}, length {tlen}{tail}"
+        return f"{src} > {dst} ICMP {what}{code}, length {tlen}{tail}"
+    if (proto == 17 or proto == 6) and plen >= 4:
+        sp, dp = _HH.unpack_from(b, p)
+        return f"{src}.{sp} > {dst}.{dp} {PROTO_NAMES[proto]}, length {tlen}{tail}"
+    if proto == 2 and plen >= 1:
+        msg = bytes(b[p : o + tlen]) if hl < tlen <= n else bytes(b[p:])
+        return f"{src} > {dst} {_igmp(msg)}, length {tlen}{tail}"
+    return f"{src} > {dst} {PROTO_NAMES.get(proto) or f'proto {proto}'}, length {tlen}{tail}"
 
 
 _IGMP_RECORDS = {1: "IS_IN", 2: "IS_EX", 3: "TO_IN", 4: "TO_EX", 5: "ALLOW", 6: "BLOCK"}
@@ -201,27 +229,48 @@ def _igmp(p: bytes) -> str:
 
 
 def _mac(b: bytes) -> str:
-    return ":".join(f"{x:02x}" for x in b)
+    return b.hex(":")
 
 
 def decode(frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
     """One-line summary of an Ethernet frame, or of a raw IPv4 packet for
     ``linktype`` RAW/IPV4 (any length, never raises)."""
+    return _decode(frame, linktype, {})
+
+
+class Decoder:
+    """:func:`decode` for a stream of frames: the same lines, with the
+    dotted forms of the address pairs it has met remembered (a report
+    decodes the same few flows over and over)."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self) -> None:
+        self._pairs: _Pairs = {}
+
+    def decode(self, frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
+        """:func:`decode` of ``frame``."""
+        if linktype == LINKTYPE_ETHERNET and frame[12:14] == b"\x08\x00":
+            return _decode_ip_at(frame, 14, self._pairs)
+        return _decode(frame, linktype, self._pairs)
+
+
+def _decode(frame: bytes, linktype: int, pairs: _Pairs) -> str:
     n = len(frame)
     if linktype != LINKTYPE_ETHERNET:
         if linktype in (LINKTYPE_RAW, LINKTYPE_IPV4):
-            return decode_ip(frame)
+            return _decode_ip_at(frame, 0, pairs)
         return f"link type {linktype} frame, {n} bytes"
     if n < 14:
         return f"runt Ethernet frame ({n} bytes)"
-    et = _H.unpack_from(frame, 12)[0]
+    et = (frame[12] << 8) | frame[13]
     if et == 0x0800:
-        return decode_ip(frame[14:])
+        return _decode_ip_at(frame, 14, pairs)
     if et == 0x0806:
         if n < 42:
             return f"ARP truncated ({n - 14} bytes)"
         op = _H.unpack_from(frame, 20)[0]
-        spa, tpa = _ip4(frame[28:32]), _ip4(frame[38:42])
+        spa, tpa = _ntoa(frame[28:32]), _ntoa(frame[38:42])
         if op == 1:
             if spa == tpa:
                 return f"ARP who-has {tpa} (gratuitous)"

@@ -13,6 +13,7 @@ is the callback form that returns the :class:`Summary`. See
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import shutil
 import stat
@@ -20,8 +21,10 @@ import struct
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import ne
 from typing import Any, BinaryIO
 
 from kstack.kern.clock import NS, WALL_LIMIT_NS
@@ -47,6 +50,7 @@ from kstack.profiles import Profile
 __all__ = [
     "BOOT_MARGIN_NS",
     "CaptureSource",
+    "CounterMarks",
     "HostChoice",
     "OWN_FRAME",
     "PEER_MAC",
@@ -748,6 +752,161 @@ def counter_delta(
     return out
 
 
+#: The blocks a replay reports, by the name ``VNet.netstat()`` gives them.
+_COUNTER_BLOCKS = (("ip", "ipstat"), ("icmp", "icmpstat"), ("udp", "udpstat"), ("igmp", "igmpstat"))
+_INDEXES = range(1 << 16)  # indexes for compress(): more than all the counters
+# (block name, getter of its members, member names, the names of each
+# histogram member's slots (empty for a plain counter), histogram positions)
+_Block = tuple[str, Callable[[Any], Any], tuple[str, ...], tuple[tuple[str, ...], ...], tuple[int, ...]]
+
+
+class CounterMarks:
+    """What moved in a stack's counters since the last mark, without a
+    flat snapshot of every counter per packet.
+
+    Each block is read in one call (an attribute getter over its members),
+    which returns the live histogram lists alongside the plain counters;
+    the mark keeps its own copies of those lists. A block equal to its mark
+    costs one read and one C-level comparison. In a block that moved, the
+    members (and histogram slots) that moved the last time the same
+    ``hint`` was given (the packet's outcome, say: packets that end alike
+    move the same counters) are looked at first; one more comparison of the
+    whole block proves nothing else moved, and only when something else did
+    is the block compared element by element (``map``/``compress``, no
+    Python-level loop). The hint only decides what is looked at first:
+    :meth:`moved` gives exactly what :func:`counter_delta` gives for two
+    ``stack.netstat()`` snapshots, whatever the hint: the same keys, in the
+    same order, with the same values.
+    """
+
+    __slots__ = ("_stack", "_of", "_blocks", "_marks", "_guesses")
+
+    def __init__(self, stack: Any) -> None:
+        self._stack = stack
+        self._of = operator.attrgetter(*(attr for _, attr in _COUNTER_BLOCKS))
+        blocks: list[_Block] = []
+        for (name, _), blk in zip(_COUNTER_BLOCKS, self._of(stack), strict=True):
+            members = tuple(type(blk).fields())
+            getter = operator.attrgetter(*members)
+            values = getter(blk)
+            slots = tuple(
+                () if isinstance(v, int) else tuple(f"{m}[{h}]" for h in range(len(v)))
+                for m, v in zip(members, values, strict=True)
+            )
+            hists = tuple(i for i, v in enumerate(values) if not isinstance(v, int))
+            blocks.append((name, getter, members, slots, hists))
+        self._blocks = tuple(blocks)
+        self._marks = [
+            _mark(b[1](blk), b[4]) for b, blk in zip(self._blocks, self._of(stack), strict=True)
+        ]
+        self._guesses: dict[Hashable, _Guess] = {}
+
+    def _guess(self, hint: Hashable) -> _Guess:
+        g = self._guesses.get(hint)
+        if g is None:
+            if len(self._guesses) >= _GUESSES_MAX:
+                self._guesses.clear()
+            g = self._guesses[hint] = (
+                [() for _ in self._blocks],
+                [[() for _ in b[2]] for b in self._blocks],
+            )
+        return g
+
+    def moved(self, hint: Hashable = None) -> dict[str, dict[str, int]]:
+        """The counters that moved since the previous call (or creation),
+        by block; then the current values become the mark."""
+        out: dict[str, dict[str, int]] = {}
+        marks = self._marks
+        guess: _Guess | None = None
+        j = -1
+        for (name, getter, members, slots, _), blk in zip(self._blocks, self._of(self._stack)):
+            j += 1
+            new = getter(blk)
+            old = marks[j]
+            if new == old:
+                continue
+            if guess is None:
+                guess = self._guess(hint)
+            slot_guess = guess[1][j]
+            # ``cur`` becomes the mark: plain counters are replaced, the
+            # histogram copies are brought up to date in place.
+            cur = list(old)
+            found: list[tuple[int, int, str, int]] = []  # (member, slot, key, delta)
+            hit: list[int] = []
+            for i in guess[0][j]:
+                if _patch(i, cur, new, found, members, slots, slot_guess):
+                    hit.append(i)
+            if tuple(cur) != new:
+                # Something outside the guess moved as well.
+                for i in list(compress(_INDEXES, map(ne, cur, new))):
+                    _patch(i, cur, new, found, members, slots, slot_guess)
+                    hit.append(i)
+                found.sort()
+                hit.sort()
+            guess[0][j] = tuple(hit)
+            marks[j] = tuple(cur)
+            out[name] = {key: delta for _, _, key, delta in found}
+        return out
+
+
+# Per block, the members that moved; per block and histogram member, the
+# slots that moved (the last time a hint was given).
+_Guess = tuple[list[tuple[int, ...]], list[list[tuple[int, ...]]]]
+_GUESSES_MAX = 1024  # hints remembered before starting over
+
+
+def _patch(
+    i: int,
+    cur: list[Any],
+    new: tuple[Any, ...],
+    found: list[tuple[int, int, str, int]],
+    members: tuple[str, ...],
+    slots: tuple[tuple[str, ...], ...],
+    slot_guess: list[tuple[int, ...]],
+) -> bool:
+    """Bring member ``i`` of a block up to date in ``cur`` (a mark being
+    made), noting what moved in ``found``; False when it had not moved."""
+    n = new[i]
+    o = cur[i]
+    keys = slots[i]
+    if not keys:  # a plain counter
+        if n == o:
+            return False
+        found.append((i, 0, members[i], n - o))
+        cur[i] = n
+        return True
+    if n == o:  # a histogram, equal to its copy
+        return False
+    hit: list[int] = []
+    start = len(found)
+    for h in slot_guess[i]:
+        v, w = n[h], o[h]
+        if v != w:
+            found.append((i, h, keys[h], v - w))
+            o[h] = v
+            hit.append(h)
+    if o != n:
+        for h in list(compress(_INDEXES, map(ne, o, n))):
+            found.append((i, h, keys[h], n[h] - o[h]))
+            o[h] = n[h]
+            hit.append(h)
+        hit.sort()
+        found[start:] = sorted(found[start:])
+    slot_guess[i] = tuple(hit)
+    return True
+
+
+def _mark(values: tuple[Any, ...], hists: tuple[int, ...]) -> tuple[Any, ...]:
+    """A block's values with its histogram lists copied (the live lists
+    keep counting)."""
+    if not hists:
+        return values
+    out = list(values)
+    for i in hists:
+        out[i] = out[i][:]
+    return tuple(out)
+
+
 class Replay:
     """One replay of a capture, as an iterator of :class:`PacketResult`.
 
@@ -841,7 +1000,7 @@ class Replay:
             self._base = k.clock.now + (BOOT_MARGIN_NS if kernel is None else 0)
             self._first_ts = first_ts
             self._start = self.stack.netstat()
-            self._snap = self._start
+            self._marks = CounterMarks(self.stack) if counters else None
         except BaseException:
             self.close()
             raise
@@ -880,10 +1039,8 @@ class Replay:
                 t = TimerResult(
                     clock.wall_ns, _take_events(k, stack), _collect(k, clock.wall_ns, stack)
                 )
-                if self.counters:
-                    new = stack.netstat()
-                    t.counters = counter_delta(self._snap, new)
-                    self._snap = new
+                if self._marks is not None:
+                    t.counters = self._marks.moved("timer")
                 out.append(t)
         if target > clock.now:
             k.advance_to(target)
@@ -910,7 +1067,7 @@ class Replay:
         own_mac = self._own_mac
         own_addrs = self._own_addrs
         check_own = not self.feed_own
-        counters = self.counters
+        marks = self._marks
         n = 0
         sent_total = 0
         limit = WALL_LIMIT_NS - clock.boottime_ns
@@ -1001,10 +1158,8 @@ class Replay:
             sent_total += len(res.sent)
             if timers:
                 sent_total += sum(len(t.sent) for t in timers)
-            if counters:
-                new = stack.netstat()
-                res.counters = counter_delta(self._snap, new)
-                self._snap = new
+            if marks is not None:
+                res.counters = marks.moved(res.outcome if res.skipped is None else res.skipped)
             yield res
         summary.frames_read = n
         self._sent_before_tail = sent_total
