@@ -156,6 +156,19 @@ _RECORDS: list[Change] = [
         "conformance/pmtu/test_pr_switches.py::test_source_routed_needfrag",
     ),
     _c(
+        "sorflush_wakes_reader",
+        "003:202",
+        (),
+        UNVERIFIED,
+        "sockets",
+        "shutdown(SHUT_RD) takes the receive lock first: behind a reader asleep in "
+        "soreceive_generic (raw, UDP MSG_PEEK) it waits (EAGAIN) and does nothing",
+        "sorflush marks CANTRCVMORE first: the sleeping reader returns EOF, the flush follows",
+        R + "test_pending_reader.py::test_shut_rd_behind_raw_reader",
+        note="readers are modelled with s.recv_pending(); a UDP reader without MSG_PEEK "
+        "(soreceive_dgram) holds no lock, so both sides agree there",
+    ),
+    _c(
         "sorflush_clears_state",
         "003:359",
         (),
@@ -280,6 +293,24 @@ _RECORDS: list[Change] = [
         "struct xsockbuf has sb_mbcnt and sb_mbmax but no mbuf or cluster counts",
         "xsockbuf also exports sb_mcnt and sb_ccnt, the mbufs and clusters in use (netstat -x)",
         R + "test_pcblist_changes.py::test_xsockbuf_mbuf_counts",
+    ),
+    # -- ARP and the routing table (001:149) ---------------------------------------
+    _c(
+        "separate_l2_table",
+        "001:149",
+        (),
+        UNVERIFIED,
+        "ARP / routing table",
+        "an ARP entry is a UHLW host route cloned from its UC interface route: route get, "
+        "netstat -r and RTM_GET show it, routing sockets get its RTM_ADD",
+        "ARP entries live in a per-interface L2 table; the routing table holds only routes",
+        R + "test_l2_table.py::test_resolved_neighbour_is_a_cloned_route",
+        note="seed 002:295 is the same change; head, December 2008, first in 8.0 (the git "
+        "history has it as f5757453dc, believed r186119)",
+        extra_tests=(
+            R + "test_l2_table.py::test_cloned_route_expires_silently",
+            R + "test_l2_table.py::test_rtm_delete_of_the_neighbour",
+        ),
     ),
     # -- multicast, netisr, ICMP, reassembly (000:344, 001:138, 001:460, 001:471,
     #    002:71, 002:784, 002:812) ---------------------------------------------------

@@ -182,6 +182,19 @@ class Profile:
     # struct xsockbuf carries sb_mcnt and sb_ccnt. False = the older layout
     # without them (xsockbuf 28 bytes, xinpcb 536).
     xsockbuf_mbuf_counts: bool = True
+    # Seed 001:149 (head, December 2008, before 8.0; revision unverified):
+    # ARP entries live in per-interface L2 tables. False = the 7.x model:
+    # each entry is a host route cloned from its interface route (UHLW,
+    # link-level gateway), seen by route get, netstat -r and RTM_GET.
+    separate_l2_table: bool = True
+    # Seed 003:202 (no PR; revision unverified, 2008): sorflush() marks the
+    # receive side unable to receive more, waking readers asleep in
+    # soreceive, before it takes the sockbuf lock (and takes it without
+    # letting a signal interrupt it). False = the older order: lock first,
+    # so shutdown(SHUT_RD) waits behind a reader that holds the lock while
+    # it sleeps (soreceive_generic: raw sockets, UDP with MSG_PEEK).
+    # Reproduced by conformance/regressions/test_pending_reader.py.
+    sorflush_wakes_reader: bool = True
     # Host byte order of the emulated machine (amd64 by default).
     big_endian: bool = False
 
@@ -319,6 +332,10 @@ SWITCHES: dict[str, str] = {
     "0 = n/8 only)",
     "xsockbuf_mbuf_counts": "struct xsockbuf has sb_mcnt/sb_ccnt (seed 003:10; 0 = the older "
     "layout without them)",
+    "separate_l2_table": "ARP entries live in their own L2 table (seed 001:149; 0 = cloned "
+    "UHLW host routes in the routing table)",
+    "sorflush_wakes_reader": "shutdown(SHUT_RD) wakes a reader asleep in recv() before "
+    "taking the sockbuf lock (seed 003:202; 0 = it waits behind a reader holding the lock)",
     "big_endian": "the emulated machine is big-endian (host-order fields in raw headers)",
 }
 _RAW_HDR_CHOICES = (RAW_HDR_9, RAW_HDR_10, RAW_HDR_11)

@@ -116,3 +116,18 @@ def test_cli_unknown(capsys, query):
     assert err.out == ""
     assert err.err.startswith("kstack: error: changes: no switch")
     assert err.err.count("\n") == 1
+
+
+def test_regressions_readme_lists_every_catalog_record():
+    """conformance/regressions/README.md's table is the registry's catalog
+    records: same ids, switches and tests."""
+    readme = Path(__file__).resolve().parents[1] / "conformance" / "regressions" / "README.md"
+    rows = re.findall(r"^\| (\d{3}:\d+) \| (\w+) \| (\S+) \|$", readme.read_text(), re.M)
+    listed = {cid: (sw, t) for cid, sw, t in rows}
+    expected = {}
+    for c in CHANGES.values():
+        if c.catalog is None:
+            continue
+        t = c.test.replace("conformance/regressions/", "").replace("conformance/", "../")
+        expected[c.catalog] = (c.switch, t)
+    assert listed == expected

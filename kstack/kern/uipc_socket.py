@@ -8,7 +8,9 @@ failure is an ``OSError`` whose ``errno`` is the one FreeBSD returns
 
 Nothing blocks: the emulation has no other thread to wake a sleeper, so a
 receive with nothing queued fails with EAGAIN whether or not the socket is
-non-blocking, as a non-blocking socket would.
+non-blocking, as a non-blocking socket would. A read can be left asleep
+with ``recv_pending`` (:class:`PendingRecv`): the kernel's wakeups (data,
+shutdown, an error, SO_RCVTIMEO) complete it.
 
 Socket buffers count bytes as ``sb_cc`` does: a datagram takes the length of
 its source address (16), its data and its control messages. The kernel also
@@ -26,10 +28,11 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from kstack import sock as S
-from kstack.kern.clock import HZ
+from kstack.kern.clock import HZ, TICK_NS
 from kstack.kern.cred import Ucred
 
 if TYPE_CHECKING:
+    from kstack.kern.clock import Callout
     from kstack.net.vnet import VNet
     from kstack.netinet.in_pcb import Inpcb
 
@@ -92,6 +95,7 @@ class Sockbuf:
         "mbcnt",
         "mcnt",
         "ccnt",
+        "readers",
     )
 
     def __init__(self) -> None:
@@ -107,6 +111,8 @@ class Sockbuf:
         self.lowat = 0
         self.state = 0
         self.timeo = 0  # SO_RCVTIMEO / SO_SNDTIMEO in ticks
+        # Readers asleep in soreceive (recv_pending), or None: see SleepQueue.
+        self.readers: SleepQueue | None = None
 
     def space(self) -> int:
         """sbspace(): what may still be appended (bytes)."""
@@ -125,8 +131,10 @@ class Sockbuf:
 
     def appendaddr(self, src: tuple[str, int], data: bytes, control: list[Control]) -> bool:
         """sbappendaddr_locked: one record, or False when it does not fit."""
-        size = S.SOCKADDR_IN_LEN + len(data) + sum(cmsg_space(len(c[2])) for c in control)
-        if size > self.space():
+        size = S.SOCKADDR_IN_LEN + len(data)
+        if control:
+            size += sum(cmsg_space(len(c[2])) for c in control)
+        if size > self.hiwat - self.cc:  # sbspace()
             return False
         self.records.append((src, data, control))
         self.cc += size
@@ -134,11 +142,16 @@ class Sockbuf:
         self.mbcnt += mb
         self.mcnt += m
         self.ccnt += c
+        if self.readers is not None:
+            self.readers.wakeup()  # sorwakeup
         return True
 
     def droprecord(self) -> None:
         src, data, control = self.records.popleft()
-        self.cc -= S.SOCKADDR_IN_LEN + len(data) + sum(cmsg_space(len(c[2])) for c in control)
+        size = S.SOCKADDR_IN_LEN + len(data)
+        if control:
+            size += sum(cmsg_space(len(c[2])) for c in control)
+        self.cc -= size
         mb, m, c = record_mbufs(len(data), control)
         self.mbcnt -= mb
         self.mcnt -= m
@@ -156,6 +169,12 @@ MJUMPAGESIZE = 4096
 MAX_HDR = 76  # max_linkhdr 16 + max_protohdr 60 (IPv6 + TCP headers)
 
 
+# record_mbufs() of a record without control messages whose data fits a
+# packet-header mbuf, or one 2048-byte cluster.
+_RECORD_SMALL = (2 * MSIZE, 2, 0)
+_RECORD_CLUSTER = (2 * MSIZE + MCLBYTES, 2, 1)
+
+
 def record_mbufs(datalen: int, control: list[Control]) -> tuple[int, int, int]:
     """(sb_mbcnt, sb_mcnt, sb_ccnt) that sballoc adds for one datagram
     record of sbappendaddr_locked: an MT_SONAME mbuf for the source
@@ -170,6 +189,14 @@ def record_mbufs(datalen: int, control: list[Control]) -> tuple[int, int, int]:
     sent through lo0 arrives in; a driver's receive clusters are not
     modelled, so a datagram from an Ethernet interface is counted the same
     way."""
+    if not control:
+        # The usual record: the address mbuf and data that one mbuf or one
+        # cluster holds (what the loop below finds for these sizes).
+        left = datalen + MAX_HDR
+        if left < MHLEN + 1:
+            return _RECORD_SMALL
+        if left <= MCLBYTES:
+            return _RECORD_CLUSTER
     mbcnt, mcnt, ccnt = MSIZE, 1, 0
     for _lv, _ty, cd in control:
         mbcnt += MSIZE
@@ -200,6 +227,8 @@ def c_int(value: Any, what: str, *, lo: int = _INT_MIN, hi: int = _INT_MAX) -> i
     """An argument the system call takes as a C integer: an int (anything
     with ``__index__``, not a bool), else TypeError; ValueError when the C
     type cannot hold it (by default an ``int``)."""
+    if type(value) is int and lo <= value <= hi:
+        return value
     if isinstance(value, bool):
         raise TypeError(f"{what} must be an int, not bool")
     try:
@@ -452,13 +481,22 @@ class Socket:
         self, bufsize: int, ancbufsize: int, flags: int
     ) -> tuple[bytes, list[Control], int, tuple[str, int] | None]:
         """soreceive_dgram / soreceive_generic for one datagram."""
-        bufsize = c_int(bufsize, "bufsize", lo=-(2**63), hi=_SIZE_MAX)
-        if bufsize < 0:
-            raise ValueError("negative buffersize in recv")
-        ancbufsize = c_int(ancbufsize, "ancbufsize", lo=-(2**63), hi=_UINT_MAX)
-        if ancbufsize < 0:
-            raise ValueError("negative buffer size in recvmsg")
-        flags = c_int(flags, "flags")
+        if not (
+            type(bufsize) is int
+            and type(ancbufsize) is int
+            and type(flags) is int
+            and 0 <= bufsize <= _SIZE_MAX
+            and 0 <= ancbufsize <= _UINT_MAX
+            and _INT_MIN <= flags <= _INT_MAX
+        ):
+            # Not three plain ints in range: each argument checked in turn.
+            bufsize = c_int(bufsize, "bufsize", lo=-(2**63), hi=_SIZE_MAX)
+            if bufsize < 0:
+                raise ValueError("negative buffersize in recv")
+            ancbufsize = c_int(ancbufsize, "ancbufsize", lo=-(2**63), hi=_UINT_MAX)
+            if ancbufsize < 0:
+                raise ValueError("negative buffer size in recvmsg")
+            flags = c_int(flags, "flags")
         self._check()
         if bufsize > _SSIZE_MAX:
             # kern_recvit: the iovec lengths add up in a ssize_t, and a
@@ -521,6 +559,21 @@ class Socket:
     ) -> tuple[bytes, list[Control], int, tuple[str, int] | None]:
         return self._soreceive(bufsize, ancbufsize, flags)
 
+    def recv_pending(self, bufsize: int, flags: int = 0) -> PendingRecv:
+        """A recv() that sleeps until the kernel would wake it: see PendingRecv."""
+        return soreceive_pending(self, bufsize, 0, flags, "recv")
+
+    def recvfrom_pending(self, bufsize: int, flags: int = 0) -> PendingRecv:
+        return soreceive_pending(self, bufsize, 0, flags, "recvfrom")
+
+    def recvmsg_pending(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> PendingRecv:
+        return soreceive_pending(self, bufsize, ancbufsize, flags, "recvmsg")
+
+    def sorwakeup(self) -> None:
+        """Wake the readers asleep on the receive buffer (after so_error is set)."""
+        if self.so_rcv.readers is not None:
+            self.so_rcv.readers.wakeup()
+
     def getsockname(self) -> tuple[str, int]:
         from kstack.netinet.ip import ntoa
 
@@ -543,6 +596,8 @@ class Socket:
         if how not in (S.SHUT_RD, S.SHUT_WR, S.SHUT_RDWR):
             self._raise(errno.EINVAL, "shutdown")
         if how != S.SHUT_WR:
+            if self.so_rcv.readers is not None:
+                sorflush_readers(self)
             self.sorflush()
         if how != S.SHUT_RD:
             self.so_snd.state |= SBS_CANTSENDMORE
@@ -568,6 +623,12 @@ class Socket:
         kernel keeps no reference to a closed socket. Closing twice does
         nothing."""
         if self.closed:
+            return
+        if self.so_rcv.readers is not None:
+            # A pending read holds its own reference to the file (fget):
+            # the descriptor goes now, the socket when the read returns.
+            self.closed = True
+            self.so_rcv.readers.closing = True
             return
         self.pr.detach(self)
         self.closed = True
@@ -864,3 +925,240 @@ def socreate(vnet: VNet, family: int, type_: int, proto: int, cred: Ucred) -> So
     vnet.sockets_created += 1
     so.name = f"{pr.name} socket {vnet.sockets_created}"
     return so
+
+
+# -- readers asleep in soreceive ------------------------------------------------------
+
+_DONE = 0
+_SLEEP_SBLOCK = 1  # waiting for the sockbuf lock another reader holds (sblock)
+_SLEEP_SBWAIT = 2  # asleep in sbwait() until the buffer changes
+
+RecvResult = tuple[bytes, list[Control], int, tuple[str, int] | None]
+
+
+class PendingRecv:
+    """A receive call that sleeps, as a thread blocked in recv() does.
+
+    ``s.recv_pending(bufsize, flags)`` (and ``recvfrom_pending``,
+    ``recvmsg_pending``) enter soreceive at once. A call that would not
+    sleep (data queued, a pending error, EOF, a non-blocking socket or
+    MSG_DONTWAIT) is done straight away; otherwise it sleeps until the
+    kernel wakes it: a datagram appended (it takes it, or with MSG_PEEK a
+    copy), SBS_CANTRCVMORE (``b""``), so_error, or SO_RCVTIMEO elapsing in
+    virtual time (EAGAIN, FreeBSD's EWOULDBLOCK).
+
+    Raw sockets, and UDP with MSG_PEEK, read through soreceive_generic,
+    which holds the receive buffer's lock (sblock) while it sleeps: a
+    second such reader waits for the lock first. UDP without MSG_PEEK reads
+    through soreceive_dgram, which sleeps without it. Readers woken
+    together run oldest first; one that finds nothing left sleeps again
+    with a fresh SO_RCVTIMEO, as the kernel's loop calls sbwait() again.
+    """
+
+    __slots__ = (
+        "so",
+        "bufsize",
+        "ancbufsize",
+        "flags",
+        "shape",
+        "generic",
+        "state",
+        "timer",
+        "_out",
+        "_err",
+    )
+
+    def __init__(
+        self, so: Socket, bufsize: int, ancbufsize: int, flags: int, shape: str, generic: bool
+    ) -> None:
+        self.so = so
+        self.bufsize = bufsize
+        self.ancbufsize = ancbufsize
+        self.flags = flags
+        self.shape = shape
+        self.generic = generic
+        self.state = _SLEEP_SBWAIT
+        self.timer: Callout | None = None
+        self._out: RecvResult | None = None
+        self._err = 0
+
+    def __repr__(self) -> str:
+        what = {_DONE: "done", _SLEEP_SBLOCK: "waiting for sblock", _SLEEP_SBWAIT: "in sbwait"}
+        return f"<kstack pending {self.shape} on {self.so.name or id(self.so)}: {what[self.state]}>"
+
+    @property
+    def done(self) -> bool:
+        """True once the call has returned (result() then gives its outcome)."""
+        if self.state == _SLEEP_SBWAIT and self.so.so_error:
+            q = self.so.so_rcv.readers
+            if q is not None:  # an error set without a wakeup: it woke us
+                q.wakeup()
+        return self.state == _DONE
+
+    def result(self) -> Any:
+        """What the call returned: bytes (recv), (bytes, address) (recvfrom)
+        or recvmsg's 4-tuple; its OSError if it failed. While it still
+        sleeps: BlockingIOError (EAGAIN), as any call that would sleep."""
+        if not self.done:
+            raise BlockingIOError(errno.EAGAIN, "the read is still asleep")
+        if self._err:
+            raise OSError(self._err, f"{self.shape}: {errno.errorcode.get(self._err, self._err)}")
+        assert self._out is not None
+        data, anc, flags, src = self._out
+        if self.shape == "recv":
+            return data
+        if self.shape == "recvfrom":
+            return data, src
+        return data, anc, flags, src
+
+
+class SleepQueue:
+    """The readers asleep on one receive buffer, oldest first, and the one
+    holding its lock (sblock)."""
+
+    __slots__ = ("so", "readers", "owner", "closing")
+
+    def __init__(self, so: Socket) -> None:
+        self.so = so
+        self.readers: list[PendingRecv] = []
+        self.owner: PendingRecv | None = None
+        self.closing = False  # close() came while a read was pending
+
+    def wakeup(self) -> None:
+        """sorwakeup: every reader in sbwait runs again, oldest first."""
+        for r in [r for r in self.readers if r.state == _SLEEP_SBWAIT]:
+            if r.state == _SLEEP_SBWAIT:
+                self.run(r, woken=True)
+        self.settle()
+
+    def run(self, r: PendingRecv, *, woken: bool) -> None:
+        """One pass of soreceive's loop for ``r``: return, or sleep in sbwait."""
+        so = self.so
+        rcv = so.so_rcv
+        if r.timer is not None:
+            r.timer.stop()
+            r.timer = None
+        if woken and so.so_error:
+            # Asleep while the error was set: the error's wakeup is what
+            # ended the sleep, before anything queued since.
+            err = so.so_error
+            if not r.flags & S.MSG_PEEK:
+                so.so_error = 0
+            self.complete(r, None, err)
+        elif (
+            rcv.records
+            or so.so_error
+            or rcv.state & SBS_CANTRCVMORE
+            or r.bufsize == 0
+            or r.flags & S.MSG_OOB
+        ):
+            # The read returns now: what recv() would give.
+            closed, so.closed = so.closed, False  # the read holds the file
+            try:
+                out = so._soreceive(r.bufsize, r.ancbufsize, r.flags)
+            except OSError as e:
+                self.complete(r, None, int(e.errno or 0))
+            else:
+                self.complete(r, out, 0)
+            finally:
+                so.closed = closed
+        elif so.so_state & SS_NBIO or r.flags & (S.MSG_DONTWAIT | S.MSG_NBIO):
+            self.complete(r, None, errno.EAGAIN)
+        else:
+            r.state = _SLEEP_SBWAIT
+            timeo = rcv.timeo
+            if timeo:
+                # msleep(..., sb_timeo): the callout fires when the tick
+                # count reaches ticks + timeo.
+                clock = so.vnet.kernel.clock
+                deadline = (clock.ticks + timeo) * TICK_NS
+                r.timer = clock.callout(deadline - clock.now, self.timeout, r)
+
+    def timeout(self, r: PendingRecv) -> None:
+        """The sleep's SO_RCVTIMEO ran out: EWOULDBLOCK."""
+        if r.state != _SLEEP_SBWAIT:
+            return
+        r.timer = None
+        if self.so.so_error:
+            self.run(r, woken=True)
+        else:
+            self.complete(r, None, errno.EAGAIN)
+        self.settle()
+
+    def complete(self, r: PendingRecv, out: RecvResult | None, err: int) -> None:
+        r.state = _DONE
+        r._out = out
+        r._err = err
+        if r.timer is not None:
+            r.timer.stop()
+            r.timer = None
+        self.readers.remove(r)
+        if self.owner is r:
+            # sbunlock: the oldest reader waiting for the lock takes it.
+            self.owner = None
+            for w in self.readers:
+                if w.state == _SLEEP_SBLOCK:
+                    self.owner = w
+                    self.run(w, woken=False)
+                    break
+
+    def settle(self) -> None:
+        """No reader left: the buffer forgets the queue; a close() that came
+        meanwhile finishes now (the read dropped the last file reference)."""
+        so = self.so
+        if self.readers or so.so_rcv.readers is not self:
+            return
+        so.so_rcv.readers = None
+        if self.closing:
+            so.closed = False
+            so.close()
+
+
+def soreceive_pending(
+    so: Socket, bufsize: int, ancbufsize: int, flags: int, shape: str
+) -> PendingRecv:
+    """Enter soreceive as a blocking read does; see PendingRecv."""
+    bufsize = c_int(bufsize, "bufsize", lo=-(2**63), hi=_SIZE_MAX)
+    if bufsize < 0:
+        raise ValueError("negative buffersize in recv")
+    ancbufsize = c_int(ancbufsize, "ancbufsize", lo=-(2**63), hi=_UINT_MAX)
+    if ancbufsize < 0:
+        raise ValueError("negative buffer size in recvmsg")
+    flags = c_int(flags, "flags")
+    so._check()
+    if bufsize > _SSIZE_MAX:
+        so._raise(errno.EINVAL, shape)
+    rcv = so.so_rcv
+    q = rcv.readers
+    if q is None:
+        q = rcv.readers = SleepQueue(so)
+    # soreceive_dgram hands MSG_PEEK (and MSG_OOB) to soreceive_generic.
+    generic = so.type == S.SOCK_RAW or bool(flags & (S.MSG_PEEK | S.MSG_OOB))
+    r = PendingRecv(so, bufsize, ancbufsize, flags, shape, generic)
+    q.readers.append(r)
+    if not generic or flags & S.MSG_OOB:
+        q.run(r, woken=False)  # no lock taken (MSG_OOB fails before it)
+    elif q.owner is None:
+        q.owner = r
+        q.run(r, woken=False)
+    elif flags & S.MSG_DONTWAIT:
+        q.complete(r, None, errno.EAGAIN)  # sblock without SBL_WAIT
+    else:
+        r.state = _SLEEP_SBLOCK
+    q.settle()
+    return r
+
+
+def sorflush_readers(so: Socket) -> None:
+    """The readers' part of sorflush (seed 003:202): mark the buffer unable
+    to receive more and wake every sleeper (each returns EOF), then the
+    flush takes the lock. The older order took the lock first: behind a
+    reader holding it, shutdown would sleep (EAGAIN here) and do nothing."""
+    q = so.so_rcv.readers
+    assert q is not None
+    if q.owner is not None and not so.vnet.kernel.profile.sorflush_wakes_reader:
+        raise BlockingIOError(
+            errno.EAGAIN, "shutdown would wait for the reader holding the receive buffer"
+        )
+    so.so_rcv.state |= SBS_CANTRCVMORE  # socantrcvmore
+    q.wakeup()

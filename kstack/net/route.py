@@ -34,8 +34,11 @@ RTF_REJECT = 0x8
 RTF_DYNAMIC = 0x10
 RTF_MODIFIED = 0x20
 RTF_DONE = 0x40
+RTF_CLONING = 0x100  # only in the separate_l2_table=0 model (7.x)
+RTF_LLINFO = 0x400  # the same
 RTF_STATIC = 0x800
 RTF_BLACKHOLE = 0x1000
+RTF_WASCLONED = 0x20000  # the same
 RTF_PROTO3 = 0x40000  # in_rmx.c marks the idle redirect routes it will expire with it
 RTF_LOCAL = 0x200000
 RTF_BROADCAST = 0x400000
@@ -55,7 +58,10 @@ _FLAG_LETTERS = (
     (RTF_REJECT, "R"),
     (RTF_DYNAMIC, "D"),
     (RTF_MODIFIED, "M"),
+    (RTF_CLONING, "C"),
+    (RTF_LLINFO, "L"),
     (RTF_STATIC, "S"),
+    (RTF_WASCLONED, "W"),
     (RTF_PROTO3, "3"),
     (RTF_BLACKHOLE, "B"),
 )
@@ -128,13 +134,23 @@ def route_info(rt: Rtentry, uptime: int) -> RouteInfo:
     ``uptime``."""
     return RouteInfo(
         prefix=rt.prefix,
-        gateway=ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else None,
+        gateway=ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else _lladdr_gateway(rt),
         ifname=rt.ifp.name,
         mtu=rt.mtu,
         flags=rt.flag_letters,
         ifaddr=ntoa(rt.ifa.addr) if rt.ifa is not None and not rt.self_route else None,
         expire=_expire_left(rt.expire, uptime),
     )
+
+
+def _lladdr_gateway(rt: Rtentry) -> str | None:
+    """The hardware address an ARP route (RTF_LLINFO, profile
+    separate_l2_table=0) has in its link-level gateway, as netstat prints
+    it; None for every other route to an interface (netstat's link#N)."""
+    sdl = rt.gw_sa
+    if not rt.flags & RTF_LLINFO or sdl is None or not sdl[6]:
+        return None
+    return ":".join(f"{b:02x}" for b in sdl[8 + sdl[5] : 8 + sdl[5] + sdl[6]])
 
 
 def _expire_left(expire: int, uptime: int) -> int:

@@ -367,6 +367,8 @@ class RouteSocket(Socket):
             return
         rcv.records.append((("", 0), msg, []))
         rcv.cc += _ROUTE_SRC_LEN + len(msg)
+        if rcv.readers is not None:
+            rcv.readers.wakeup()  # sorwakeup
 
     def getsockname(self) -> tuple[str, int]:
         self._check()
@@ -944,7 +946,12 @@ def route_output(so: RouteSocket, data: bytes) -> int:
                 rt.weight = rmx_in[10]
             _set_index(rtm, big, rt.ifp.index)
         elif mtype == RTM_DELETE:
-            rt = _rtm_delete(table, info, flags, saf)
+            rt_l2 = None
+            if not vnet.kernel.profile.separate_l2_table and saf == S.AF_INET and info[2] is None:
+                from kstack.netinet.if_ether import l2_route_delete
+
+                rt_l2 = l2_route_delete(vnet, so.so_fibnum, _sa_addr(dst))
+            rt = rt_l2 if rt_l2 is not None else _rtm_delete(table, info, flags, saf)
             rt.flags &= ~RTF_UP
             rtm = _report(so, rt, info, rtm, rtm_addrs, big)
         elif mtype in (RTM_GET, RTM_CHANGE, RTM_LOCK):
@@ -962,6 +969,10 @@ def route_output(so: RouteSocket, data: bytes) -> int:
             if mtype != RTM_GET and (rt0.flags & RTF_HOST) != (mask is None) * RTF_HOST:
                 raise _Err(errno.ESRCH)
             if mtype == RTM_GET:
+                if mask is None and not vnet.kernel.profile.separate_l2_table:
+                    from kstack.netinet.if_ether import l2_route_view
+
+                    rt0 = l2_route_view(vnet, so.so_fibnum, rt0, _sa_addr(dst))
                 rtm = _report(so, rt0, info, rtm, rtm_addrs, big)
             elif mtype == RTM_CHANGE:
                 _rtm_change(vnet, table, rt0, info, flags, rtm_flags, inits, rmx_in)

@@ -465,19 +465,24 @@ def arpresolve(ifp: Ifnet, m: Mbuf, dst: int, rt: Rtentry | None) -> bytes | int
     net.link.ether.inet.maxtries requests went out, then EHOSTDOWN
     (EHOSTUNREACH through a gateway route). EINVAL, the packet freed, when
     no entry can be made (no route to ``dst`` in FIB 0, IFF_NOARP)."""
+    lle: Llentry | None = ifp.lle.get(dst)  # type: ignore[assignment]
+    if lle is not None and lle.flags & LLE_VALID and lle.flags & LLE_STATIC:
+        # A permanent entry: no clock to read, nothing to renew.
+        return lle.mac  # type: ignore[return-value]
     vnet = ifp.vnet
-    lle = _table(ifp).get(dst)
     if lle is None:
         if not ifp.flags & IFF_NOARP:
             lle = _lle_create(ifp, dst)
             if lle is None:
                 _log(vnet, LOG_DEBUG, f"arpresolve: can't allocate llinfo for {ntoa(dst)}\n")
+            elif not vnet.kernel.profile.separate_l2_table:
+                _clone_announce(lle)
         if lle is None:
             vnet.note_drop(
                 m, f"arpresolve: no ARP entry can be made for {ntoa(dst)}", "arpresolve: EINVAL"
             )
             return errno.EINVAL
-    now = vnet.kernel.clock.time_uptime
+    now = vnet.kernel.clock.now // NS  # time_uptime
     if lle.flags & LLE_VALID and (lle.flags & LLE_STATIC or lle.expire > now):
         if not lle.flags & LLE_STATIC and now + lle.preempt > lle.expire:
             # About to expire: ask again while the entry is still used.
@@ -622,6 +627,8 @@ def in_arpinput(ifp: Ifnet, pkt: bytes) -> Outcome:
         lle = _table(ifp).get(isaddr)
         if lle is None and itaddr == myaddr:
             lle = _lle_create(ifp, isaddr)
+            if lle is not None and not vnet.kernel.profile.separate_l2_table:
+                _clone_announce(lle)
         if lle is not None:
             # (The kernel's "is on X but got reply from Y on Z" test can not
             # fire here: the entry comes from the receiving interface's own
@@ -755,6 +762,11 @@ def arp_delete(vnet: VNet, addr: str, iface: str | None = None) -> None:
             continue
         if lle.flags & LLE_IFADDR:
             return
+        if not vnet.kernel.profile.separate_l2_table:
+            # 7.x: the cloned route is deleted, and arp_rtrequest(RTM_DELETE)
+            # stops the timer and frees the held packet with it.
+            llentry_free(lle, f"arp -d: route to {addr} deleted", "arp -d")
+            return
         del _table(ifp)[a]
         lle.flags = LLE_DELETED
         _zombies(vnet).append(lle)
@@ -783,3 +795,141 @@ def arp_pending(vnet: VNet) -> list[str]:
             line += "; held until the entry goes"
         out.append(line)
     return out
+
+
+# -- before the L2 table: ARP entries as cloned routes (separate_l2_table=0) ------
+#
+# Until the L2/L3 split of December 2008 (seed 001:149) an ARP entry was a
+# host route in the routing table, cloned from the RTF_CLONING route of its
+# interface by the lookup that first needed it (rtalloc1 with report set,
+# then rtrequest1(RTM_RESOLVE) and arp_rtrequest). The routing code and the
+# resolution timers are the same in both models, so the old side is a view
+# over the link-layer table: route get, netstat -r and RTM_GET see the
+# clone, a routing socket hears its RTM_ADD, and arp -d removes it at once.
+# Nothing here runs under the 9.0 profile.
+
+
+def _clones(rt: Rtentry) -> bool:
+    """Did the 7.x kernel mark ``rt`` RTF_CLONING? The route to a network
+    on an ARP-capable Ethernet (arp_ifinit set the flag on the address's
+    route; arp_rtrequest put it back on any interface route with a mask)."""
+    ifp = rt.ifp
+    return (
+        not rt.flags & (RTF_GATEWAY | RTF_HOST)
+        and not rt.self_route
+        and ifp.type == IFT_ETHER
+        and not ifp.flags & IFF_NOARP
+    )
+
+
+def _clone_gateway(ifp: Ifnet, mac: bytes | None) -> bytes:
+    """The clone's rt_gateway: the parent's empty sockaddr_dl with the
+    interface's index and type, and the hardware address once known."""
+    from kstack.net.rtsock import _big, sa_dl_gateway
+
+    sdl = bytearray(sa_dl_gateway(ifp, _big(ifp.vnet)))
+    if mac is not None:
+        sdl[6] = len(mac)  # sdl_alen; sdl_nlen is 0, so LLADDR is sdl_data
+        sdl[8 : 8 + len(mac)] = mac
+    return bytes(sdl)
+
+
+def _clone_route(parent: Rtentry, lle: Llentry) -> Rtentry:
+    """The host route a 7.x kernel kept for ``lle``: UHLW for a learned
+    entry (UHLS for arp -s), the parent's interface, address and MTU
+    (RTM_RESOLVE copies the metrics), rmx_expire = the entry's expiry."""
+    from dataclasses import replace
+
+    from kstack.net.route import RTF_LLINFO, RTF_STATIC, RTF_UP, RTF_WASCLONED
+
+    static = lle.flags & LLE_STATIC
+    flags = RTF_UP | RTF_HOST | RTF_LLINFO | (RTF_STATIC if static else RTF_WASCLONED)
+    mac = lle.mac if lle.flags & LLE_VALID else None
+    return replace(
+        parent,
+        dst=lle.addr,
+        plen=32,
+        flags=flags,
+        gateway=0,
+        expire=0 if static else lle.expire,
+        self_route=False,
+        gw_sa=_clone_gateway(lle.ifp, mac),
+        pksent=0,
+    )
+
+
+def _with_cloning(rt: Rtentry) -> Rtentry:
+    from dataclasses import replace
+
+    from kstack.net.route import RTF_CLONING
+
+    return replace(rt, flags=rt.flags | RTF_CLONING)
+
+
+def l2_route_view(vnet: VNet, fibnum: int, rt: Rtentry, dst: int) -> Rtentry:
+    """What a 7.x lookup of ``dst`` that matched ``rt`` answered: the host
+    route cloned for a live ARP entry of ``dst``, else ``rt`` (an interface
+    route shows RTF_CLONING). ARP lookups cloned in FIB 0, the only FIB
+    the view covers."""
+    if fibnum != 0 or not _clones(rt):
+        return rt
+    lle = _table(rt.ifp).get(dst)
+    if lle is None or lle.flags & LLE_IFADDR:
+        return _with_cloning(rt)
+    return _clone_route(rt, lle)
+
+
+def l2_routes_view(vnet: VNet, fibnum: int, entries: list[Rtentry]) -> list[Rtentry]:
+    """netstat -r of FIB ``fibnum`` in the 7.x model: the routes, the
+    interface routes flagged RTF_CLONING, and one cloned host route per
+    ARP entry (the interface's own addresses excepted)."""
+    out = [_with_cloning(rt) if fibnum == 0 and _clones(rt) else rt for rt in entries]
+    if fibnum != 0:
+        return out
+    table = vnet.rt[0]
+    for ifp in vnet.ifnets:
+        for addr, lle in _table(ifp).items():
+            if lle.flags & LLE_IFADDR or table.hosts.get(addr) is not None:
+                continue
+            parent = table.match(addr)
+            if parent is not None and parent.ifp is ifp and _clones(parent):
+                out.append(_clone_route(parent, lle))
+    return out
+
+
+def _clone_announce(lle: Llentry) -> None:
+    """rtalloc1 after a successful RTM_RESOLVE: routing sockets get an
+    RTM_ADD of the new host route (destination, the still empty link-level
+    gateway, the interface's link address and the interface address)."""
+    from kstack.net.rtsock import RTM_ADD, _any, _big, rt_missmsg, sa_dl, sa_in
+
+    vnet = lle.ifp.vnet
+    if not _any(vnet):
+        return
+    parent = vnet.rt[0].match(lle.addr)
+    if parent is None or not _clones(parent):
+        return
+    rt = _clone_route(parent, lle)
+    info: list[bytes | None] = [sa_in(rt.dst), rt.gw_sa, None, None]
+    info += [sa_dl(rt.ifp, _big(vnet)), sa_in(rt.ifa.addr) if rt.ifa is not None else None]
+    info += [None, None]
+    rt_missmsg(vnet, RTM_ADD, info, rt.flags, 0)
+
+
+def l2_route_delete(vnet: VNet, fibnum: int, dst: int) -> Rtentry | None:
+    """RTM_DELETE of the host route ``dst`` (what arp -d wrote) in the 7.x
+    model, when no real host route has that key: the ARP entry's clone is
+    removed at once, held packet included. Returns the clone as it was
+    (for the echo), or None when there is none."""
+    table = vnet.rt[fibnum]
+    if fibnum != 0 or table.hosts.get(dst) is not None:
+        return None
+    parent = table.match(dst)
+    if parent is None or not _clones(parent):
+        return None
+    lle = _table(parent.ifp).get(dst)
+    if lle is None or lle.flags & LLE_IFADDR:
+        return None
+    rt = _clone_route(parent, lle)
+    llentry_free(lle, f"RTM_DELETE: route to {ntoa(dst)} deleted", "arp -d")
+    return rt
