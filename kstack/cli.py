@@ -315,7 +315,7 @@ class _Report:
             )
             self.out.write(
                 f'{{"type": "packet", "index": {r.index}, "ts_ns": {r.ts_ns}, '
-                f'"linktype": {r.linktype}, "iface": {_json_str(r.iface)}, '
+                f'"linktype": {r.linktype}, "iface": {pc.jstr[r.iface]}, '
                 f'"decode": {"null" if what is None else _json_str(what)}, '
                 f'"outcome": {pc.json(r.outcome)}, '
                 f'"skipped": {"null" if skipped is None else _json_str(skipped)}, '

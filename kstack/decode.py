@@ -134,28 +134,35 @@ def _decode_ip_at(b: bytes, o: int, pairs: _Pairs) -> str:
             return f"IP version {b[o] >> 4} ({n} bytes)"
         return f"IP truncated ({n} bytes)"
     vhl, _, tlen, ident, off, ttl, proto, _, a8 = _IPH.unpack_from(b, o)
-    if vhl >> 4 != 4:
-        return f"IP version {vhl >> 4} ({n} bytes)"
-    hl = (vhl & 15) * 4
     sd = pairs.get(a8)
     src, dst = sd if sd is not None else _pair(a8, pairs)
-    frag = off & 0x1FFF
-    if frag or off & 0x2000:
-        tail = f" frag id={ident} off={frag * 8}{'+' if off & 0x2000 else ''}"
-    elif off & 0x4000:
-        tail = " DF"
+    if vhl == 0x45 and not off & 0x3FFF and ttl > 1:
+        # The common case: no options, not a fragment, a TTL above 1.
+        tail = " DF" if off & 0x4000 else ""
+        hl = 20
+        p = o + 20
+        plen = n - 20
     else:
-        tail = ""
-    if ttl <= 1:
-        tail += f" ttl={ttl}"
-    if hl > 20:
-        tail += f" options {_option_names(b[o + 20 : o + hl])}"
-    if frag:
-        return f"{src} > {dst} {PROTO_NAMES.get(proto) or f'proto {proto}'}{tail}"
-    # The payload starts at p and holds plen bytes (none when the IHL is
-    # below 5; negative when the header runs past the end).
-    p = o + hl
-    plen = n - hl if hl >= 20 else 0
+        if vhl >> 4 != 4:
+            return f"IP version {vhl >> 4} ({n} bytes)"
+        hl = (vhl & 15) * 4
+        frag = off & 0x1FFF
+        if frag or off & 0x2000:
+            tail = f" frag id={ident} off={frag * 8}{'+' if off & 0x2000 else ''}"
+        elif off & 0x4000:
+            tail = " DF"
+        else:
+            tail = ""
+        if ttl <= 1:
+            tail += f" ttl={ttl}"
+        if hl > 20:
+            tail += f" options {_option_names(b[o + 20 : o + hl])}"
+        if frag:
+            return f"{src} > {dst} {PROTO_NAMES.get(proto) or f'proto {proto}'}{tail}"
+        # The payload starts at p and holds plen bytes (none when the IHL
+        # is below 5; negative when the header runs past the end).
+        p = o + hl
+        plen = n - hl if hl >= 20 else 0
     if proto == 1 and plen >= 2:
         t, c = b[p], b[p + 1]
         what = ICMP_NAMES.get(t) or f"type {t}"

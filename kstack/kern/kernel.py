@@ -146,6 +146,13 @@ class Kernel:
         # not taken (noted by their first one; see ifnets_with_output).
         self.tx_pending: dict[Ifnet, None] = {}
         self.ev_pending: dict[VNet, None] = {}
+        # Whether received packets wait in the netisr queue instead of going
+        # to ip_input at once: the net.isr.dispatch policy (net.isr.direct
+        # before netisr2), kept current by those sysctls' handlers.
+        policy = self.sc.get("net.isr.dispatch")
+        self.isr_deferred = policy == "deferred" or (
+            policy is None and not self.sc["net.isr.direct"]
+        )
         boot_vnet_tunables: dict[str, Value] = {}
         for name, value in tunables.items():
             oid = tree.lookup(name)

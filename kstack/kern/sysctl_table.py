@@ -764,6 +764,12 @@ def _set_netisr_dispatch(ctx: Ctx, value: Any) -> None:
     sc = _ksc(ctx)
     sc["net.isr.direct"] = 0 if value == "deferred" else 1
     sc["net.isr.direct_force"] = 1 if value == "direct" else 0
+    ctx.kernel.isr_deferred = value == "deferred"
+
+
+def _set_netisr_direct(ctx: Ctx, value: Any) -> None:
+    """The old knob: 0 queues received packets for the netisr."""
+    ctx.kernel.isr_deferred = not value
 
 
 def _netisr_boot_fixup(ctx: Ctx, value: Any) -> None:
@@ -1117,6 +1123,7 @@ _OLD_NETISR = {
         1,
         CTLFLAG_RW | CTLFLAG_TUN,
         "1: hand packets to the protocol at once; 0: queue them for the netisr",
+        set=_set_netisr_direct,
     ),
     "net.inet.ip.intr_queue_maxlen": Oid(
         "net.inet.ip.intr_queue_maxlen",

@@ -21,6 +21,8 @@ ETHERTYPE_IPV6 = 0x86DD
 ETHER_HDR_LEN = 14
 ETHER_BCAST = b"\xff" * 6
 ETHER_HDR = struct.Struct("!6s6sH")
+_ETHERTYPE_IP = ETHERTYPE_IP.to_bytes(2, "big")  # as the frame carries them
+_ETHERTYPE_ARP = ETHERTYPE_ARP.to_bytes(2, "big")
 
 _NOT_UP = dropped("ether_input: interface down")
 _RUNT = dropped("ifi_ierrors")
@@ -40,8 +42,9 @@ def ether_input(ifp: Ifnet, frame: bytes) -> Outcome:
     n = len(frame)
     c.ifi_ipackets += 1
     c.ifi_ibytes += n
-    for cap in ifp.captures:
-        cap.tap(frame, "", "in")
+    if ifp.captures:
+        for cap in ifp.captures:
+            cap.tap(frame, "", "in")
     if n < ETHER_HDR_LEN:
         c.ifi_ierrors += 1
         return _RUNT
@@ -54,15 +57,15 @@ def ether_input(ifp: Ifnet, frame: bytes) -> Outcome:
         c.ifi_imcasts += 1
     elif dst != ifp.lladdr and not ifp.flags & IFF_PROMISC:
         return _NOT_US
-    etype = (frame[12] << 8) | frame[13]
+    etype = frame[12:14]
     vnet = ifp.vnet
-    if etype == ETHERTYPE_IP:
+    if etype == _ETHERTYPE_IP:
         # m_adj: one copy of the frame, the Ethernet header cut off its
         # front (which a bytearray does without moving the rest).
         data = bytearray(frame)
         del data[:ETHER_HDR_LEN]
         return vnet.netisr_dispatch_ip(Mbuf(data, ifp, ifp.fib, flags))
-    if etype == ETHERTYPE_ARP:
+    if etype == _ETHERTYPE_ARP:
         return arpintr(ifp, frame[ETHER_HDR_LEN:], flags)
     c.ifi_noproto += 1
     return _NOPROTO
@@ -75,9 +78,10 @@ def ether_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
     """
     if not ifp.flags & IFF_UP:
         return 50  # ENETDOWN
-    if m.flags & M_BCAST:
+    mflags = m.flags
+    if mflags & M_BCAST:
         edst: bytes | None = ETHER_BCAST
-    elif m.flags & M_MCAST:
+    elif mflags & M_MCAST:
         edst = ether_map_ip_multicast(nexthop)
     else:
         for ia in ifp.addrs_in:
@@ -94,7 +98,7 @@ def ether_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:
         if isinstance(resolved, int):
             return resolved
         edst = resolved
-    if m.flags & M_BCAST and ifp.flags & IFF_SIMPLEX:
+    if mflags & M_BCAST and ifp.flags & IFF_SIMPLEX:
         # A simplex interface does not hear its own broadcasts: loop a copy.
         from kstack.net.if_loop import if_simloop
 

@@ -167,6 +167,11 @@ class Ifnet:
         c.ifi_obytes += len(frame)
         if m is not None and m.flags & 0x400:
             c.ifi_omcasts += 1
-        self.txq.append((frame, why))
-        for cap in self.captures:
-            cap.tap(frame, why)
+        q = self.txq
+        if not q:
+            # TxQueue.append's note, made here on the per-packet path.
+            self.vnet.kernel.tx_pending[self] = None
+        list.append(q, (frame, why))
+        if self.captures:
+            for cap in self.captures:
+                cap.tap(frame, why)

@@ -171,7 +171,7 @@ class VNet:
         self.ip_id = kernel.clock.time_second & 0xFFFF
         self._randomid_seen: set[int] = set()
         self._randomid_ring: deque[int] = deque()
-        self.ipq: list[list[Any]] = [[] for _ in range(64)]
+        self.ipq: dict[int, list[Any]] = {}  # reassembly buckets, made on first use
         self.ipq_count = 0
         self._slowtimo: Any = None
         self.ipintrq: deque[Mbuf] = deque()
@@ -298,10 +298,8 @@ class VNet:
         """Hand a received packet to IP (direct dispatch unless configured).
         Under the deferred policy a full queue drops the packet: the
         returned outcome is its one report (no event)."""
-        sc = self.kernel.sc
-        policy = sc.get("net.isr.dispatch")
         # Before netisr2 (seed 002:71) net.isr.direct=0 meant deferred.
-        if policy == "deferred" or (policy is None and not sc["net.isr.direct"]):
+        if self.kernel.isr_deferred:
             if self._netisr_enqueue(m):
                 return _QDROP
             return _QUEUED
@@ -366,10 +364,10 @@ class VNet:
     def pending_work(self) -> list[str]:
         """What the stack still holds, one line each: reassembly queues,
         packets waiting for ARP, queued netisr work."""
-        from kstack.netinet.ip_reass import SLOWTICK_NS, describe_ipq
+        from kstack.netinet.ip_reass import SLOWTICK_NS, describe_ipq, ipq_buckets
 
         out: list[str] = []
-        for bucket in self.ipq:
+        for bucket in ipq_buckets(self):
             for fp in bucket:
                 left = fp.ttl * SLOWTICK_NS / NS
                 out.append(
@@ -561,7 +559,7 @@ class VNet:
             if c is not None:
                 c.stop()
         self.ipintrq.clear()
-        self.ipq = [[] for _ in range(64)]
+        self.ipq = {}
         self.ipq_count = 0
         self.events.clear()
         self.destroyed = True
@@ -795,14 +793,24 @@ class VNet:
             raise TypeError(f"an address is a str, not {type(dest).__name__}")
         # RTM_GET matches without using the route: no rts_unreach on a
         # miss, no expiry pushed back (rn_lookup, not in_matroute).
-        rt = self.rt[fibnum].match(0 if dest == "default" else aton(dest))
+        dst = 0 if dest == "default" else aton(dest)
+        rt = self.rt[fibnum].match(dst)
+        if rt is not None and not self.kernel.profile.separate_l2_table:
+            from kstack.netinet.if_ether import l2_route_view
+
+            rt = l2_route_view(self, fibnum, rt, dst)
         return None if rt is None else route_info(rt, self.kernel.clock.time_uptime)
 
     def routes(self, fib: int | None = None) -> list[RouteInfo]:
         """netstat -rn -F fib: every route of one FIB (the process FIB when
         not given), ordered by destination."""
         fibnum = self.kernel.fibnum(fib, what="netstat")
-        entries = sorted(self.rt[fibnum].entries(), key=lambda r: (r.dst, r.plen))
+        entries = self.rt[fibnum].entries()
+        if not self.kernel.profile.separate_l2_table:
+            from kstack.netinet.if_ether import l2_routes_view
+
+            entries = l2_routes_view(self, fibnum, entries)
+        entries = sorted(entries, key=lambda r: (r.dst, r.plen))
         up = self.kernel.clock.time_uptime
         return [route_info(rt, up) for rt in entries]
 

@@ -28,7 +28,7 @@ from kstack.net.if_var import (
 )
 from kstack.net.route import RTF_HOST, RTF_STATIC, RTF_UP, Rtentry
 from kstack.net.rtsock import RTM_ADD, RTM_DELETE, in_addralias_rtmsg, rt_newaddrmsg
-from kstack.netinet.ip import INADDR_ANY, INADDR_BROADCAST, prefix_mask
+from kstack.netinet.ip import INADDR_ANY, prefix_mask
 
 INADDR_ALLHOSTS_GROUP = 0xE0000001
 
@@ -91,15 +91,15 @@ def in_broadcast(addr: int, ifp: Ifnet) -> bool:
     address of ``ifp`` its broadcast address and (except /31) its host-zero
     subnet address. A /32 address (an alias) counts for neither: its
     "broadcast address" is the address itself."""
-    if addr in (INADDR_BROADCAST, INADDR_ANY):
+    if addr in (0xFFFFFFFF, 0):  # INADDR_BROADCAST, INADDR_ANY
         return True
     if not ifp.flags & IFF_BROADCAST:
         return False
     for ia in ifp.addrs_in:
-        if ia.mask == 0xFFFFFFFF:
-            continue
-        if ia.broadaddr == addr or (ia.subnet == addr and ia.mask != 0xFFFFFFFE):
-            return True
+        if addr == ia.broadaddr or addr == ia.subnet:
+            mask = ia.mask
+            if mask != 0xFFFFFFFF and (addr == ia.broadaddr or mask != 0xFFFFFFFE):
+                return True
     return False
 
 

@@ -305,7 +305,8 @@ class Pcbinfo:
     def _lookup_hash(
         self, faddr: int, fport: int, laddr: int, lport: int, wildcard: bool
     ) -> Inpcb | None:
-        got = _exact_match(self.hash.get((faddr, lport, fport), ()), faddr, fport, laddr, lport)
+        chain = self.hash.get((faddr, lport, fport))
+        got = _exact_match(chain, faddr, fport, laddr, lport) if chain else None
         if got is not None or not wildcard:
             return got
         return _wild_match(self.hash.get((INADDR_ANY, lport, 0), ()), laddr, lport)

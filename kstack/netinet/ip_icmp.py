@@ -6,10 +6,11 @@ they create expire in kstack.netinet.in_rmx."""
 from __future__ import annotations
 
 import errno
+import functools
 import struct
 from typing import TYPE_CHECKING
 
-from kstack.kern.clock import HZ, NS
+from kstack.kern.clock import HZ, NS, TICK_NS
 from kstack.kern.mbuf import M_BCAST, M_MCAST, Mbuf
 from kstack.net.if_var import IFF_BROADCAST
 from kstack.net.route import RTF_REDIRECT_FLAGS, rtredirect_fib
@@ -61,6 +62,7 @@ ICMP_UNREACH_NEEDFRAG = 4
 
 # type, code, checksum, and the second word (struct icmp's icmp_hun)
 ICMP_HEAD = struct.Struct("!BBHI")
+_ICMP_HDR_ROOM = bytes(ICMP_MINLEN)  # an error's ICMP header, before it is filled in
 
 _INFO_TYPES = frozenset(
     (
@@ -76,6 +78,9 @@ _INFO_TYPES = frozenset(
         ICMP_MASKREPLY,
     )
 )
+
+# The error messages icmp_input reports to the protocol they quote.
+_ERROR_TYPES = frozenset((ICMP_UNREACH, ICMP_TIMXCEED, ICMP_PARAMPROB, ICMP_SOURCEQUENCH))
 
 # Rate-limit buckets (BANDLIM_*)
 BANDLIM_ICMP_UNREACH = 0
@@ -144,15 +149,19 @@ def badport_bandlim(vnet: VNet, which: int) -> bool:
     limit = int(vnet.sc["net.inet.icmp.icmplim"])
     if limit <= 0:
         return True
-    rates = vnet.kernel.vnet0
-    ticks = vnet.kernel.clock.ticks
-    last = rates.icmp_lasttime[which]
+    kernel = vnet.kernel
+    rates = kernel.vnet0
+    ticks = kernel.clock.now // TICK_NS
+    lasttime = rates.icmp_lasttime
+    last = lasttime[which]
     if last < 0 or ticks - last >= HZ:
-        rates.icmp_lasttime[which] = ticks
+        lasttime[which] = ticks
         rates.icmp_curpps[which] = 1
         return True
-    rates.icmp_curpps[which] += 1
-    return rates.icmp_curpps[which] < limit
+    curpps = rates.icmp_curpps
+    pps = curpps[which] + 1
+    curpps[which] = pps
+    return pps < limit
 
 
 def iptime(vnet: VNet) -> int:
@@ -168,7 +177,7 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
     if icmplen < ICMP_MINLEN:
         icmpstat.icps_tooshort += 1
         return _TOOSHORT
-    if not in_cksum_ok(memoryview(data)[hlen:]):
+    if not in_cksum_ok(data[hlen:]):
         icmpstat.icps_checksum += 1
         return _CHECKSUM
     icmp_type = data[hlen]
@@ -177,7 +186,7 @@ def icmp_input(vnet: VNet, m: Mbuf, hlen: int, icmplen: int) -> Outcome:
         return rip_input(vnet, m, hlen, icmplen, _WHY_MAXTYPE)
     icmpstat.icps_inhist[icmp_type] += 1
 
-    if icmp_type in (ICMP_UNREACH, ICMP_TIMXCEED, ICMP_PARAMPROB, ICMP_SOURCEQUENCH):
+    if icmp_type in _ERROR_TYPES:
         bad = False
         if icmp_type == ICMP_UNREACH:
             bad = code > 15
@@ -354,8 +363,11 @@ def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: i
     # min() and max() work on u_int: a negative quotelen is a huge one.
     quotelen = int(vnet.sc["net.inet.icmp.quotelen"]) & 0xFFFFFFFF
     # Before seed 002:784 a TCP segment got the standard quote.
-    whole_tcp = vnet.kernel.profile.icmp_quote_whole_tcp_header
-    if proto == IPPROTO_TCP and len(data) >= hlen + 20 and whole_tcp:
+    if (
+        proto == IPPROTO_TCP
+        and len(data) >= hlen + 20
+        and vnet.kernel.profile.icmp_quote_whole_tcp_header
+    ):
         th_off = (data[hlen + 12] >> 4) << 2
         if th_off < 20 or th_off + hlen > ip_len:
             return
@@ -380,11 +392,7 @@ def icmp_error(vnet: VNet, n: Mbuf, icmp_type: int, code: int, dest: int, mtu: i
     icmpstat.icps_outhist[icmp_type] += 1
     # One buffer: the outer header (a copy of the offending one), the ICMP
     # header, then the quote.
-    pkt = bytearray(28)
-    view = memoryview(data)
-    pkt[:20] = view[:20]
-    pkt += view[:icmplen]
-    view.release()
+    pkt = bytearray().join((data[:20], _ICMP_HDR_ROOM, data[:icmplen]))
     pkt[0] = 0x45
     pkt[1] = 0
     U16.pack_into(pkt, 2, 28 + icmplen)
@@ -407,10 +415,35 @@ _ERROR_NAMES = {
 }
 
 
+@functools.cache
 def _why(icmp_type: int, code: int) -> str:
     if icmp_type == ICMP_PARAMPROB:
         return f"icmp parameter problem (type 12, pointer {code})"
     return f"{_ERROR_NAMES.get(icmp_type, 'icmp')} (type {icmp_type} code {code})"
+
+
+def _reflect_source(vnet: VNet, m: Mbuf, src: int, t: int) -> int | None:
+    """icmp_reflect's source for a reply to a message not sent to one of
+    our addresses: the broadcast address of the receiving interface it was
+    sent to, then (net.inet.icmp.reply_from_interface) the receiving
+    interface's first address, then the first address of the interface
+    net.inet.icmp.reply_src names, then the address of the interface the
+    route back leaves by. None: no route back."""
+    ifp = m.rcvif
+    if ifp is not None and ifp.flags & IFF_BROADCAST:
+        for ia in ifp.addrs_in:
+            if ia.broadaddr == t:
+                return ia.addr
+    if ifp is not None and vnet.sc["net.inet.icmp.reply_from_interface"] and ifp.addrs_in:
+        return ifp.addrs_in[0].addr
+    name = str(vnet.sc["net.inet.icmp.reply_src"])
+    rifp = vnet.ifnet_by_name.get(name) if name else None
+    if rifp is not None and rifp.addrs_in:
+        return rifp.addrs_in[0].addr
+    rt = vnet.rt[m.fib].lookup(src, 1)  # ip_rtaddr reports a miss
+    if rt is None or rt.ifa is None:
+        return None
+    return rt.ifa.addr
 
 
 def icmp_reflect(vnet: VNet, m: Mbuf, cksum: int = -1) -> str:
@@ -426,34 +459,12 @@ def icmp_reflect(vnet: VNet, m: Mbuf, cksum: int = -1) -> str:
     if top >= 224 or top == 0:  # multicast, experimental, broadcast, 0/8
         icmpstat.icps_badaddr += 1
         return "icps_badaddr"
-    ifp = m.rcvif
-    newsrc = None
-    ias = vnet.in_ifaddrhash.get(t)
-    if ias:
-        newsrc = t
-    if newsrc is None and ifp is not None and ifp.flags & IFF_BROADCAST:
-        for ia in ifp.addrs_in:
-            if ia.broadaddr == t:
-                newsrc = ia.addr
-                break
-    if (
-        newsrc is None
-        and ifp is not None
-        and vnet.sc["net.inet.icmp.reply_from_interface"]
-        and ifp.addrs_in
-    ):
-        newsrc = ifp.addrs_in[0].addr
+    # The reply's source: the address it was sent to when that is ours
+    # (the common case), else searched for.
+    newsrc = t if t in vnet.in_ifaddrhash else _reflect_source(vnet, m, src, t)
     if newsrc is None:
-        name = str(vnet.sc["net.inet.icmp.reply_src"])
-        rifp = vnet.ifnet_by_name.get(name) if name else None
-        if rifp is not None and rifp.addrs_in:
-            newsrc = rifp.addrs_in[0].addr
-    if newsrc is None:
-        rt = vnet.rt[m.fib].lookup(src, 1)  # ip_rtaddr reports a miss
-        if rt is None or rt.ifa is None:
-            icmpstat.icps_noroute += 1
-            return "icps_noroute"
-        newsrc = rt.ifa.addr
+        icmpstat.icps_noroute += 1
+        return "icps_noroute"
     IP_SRCDST.pack_into(data, 12, newsrc, src)
     data[8] = int(vnet.sc["net.inet.ip.ttl"]) & 0xFF  # the int ip_defttl into u_char ip_ttl
     hlen = (data[0] & 0x0F) << 2
@@ -470,7 +481,7 @@ def icmp_reflect(vnet: VNet, m: Mbuf, cksum: int = -1) -> str:
         data[hlen + 3] = 0
         cksum = in_cksum(memoryview(data)[hlen:])
     U16.pack_into(data, hlen + 2, cksum)
-    error = ip_output(vnet, m, opt=opts)
+    error = ip_output(vnet, m, opt=opts) if opts else ip_output(vnet, m)
     if error:
         return f"ip_output: {errno.errorcode.get(error, error)}"
     return ""

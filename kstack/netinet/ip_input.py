@@ -37,7 +37,7 @@ from kstack.netinet.ip_reass import ip_reass
 from kstack.outcome import DELIVERED, FORWARDED, Outcome, dropped
 
 if TYPE_CHECKING:
-    from kstack.net.if_var import InIfaddr
+    from kstack.net.if_var import Ifnet, InIfaddr
     from kstack.net.vnet import VNet
 
 ICMP_UNREACH = 3
@@ -71,9 +71,9 @@ def _curvnet_panic(vnet: VNet, ifp: Any) -> None:
 
 def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
     """Validate a received IPv4 packet and decide where it goes."""
-    rcvif = m.rcvif
-    if rcvif is not None and rcvif.vnet is not vnet:
-        _curvnet_panic(vnet, rcvif)
+    ifp = m.rcvif
+    if ifp is not None and ifp.vnet is not vnet:
+        _curvnet_panic(vnet, ifp)
     ipstat = vnet.ipstat
     data = m.data
     if m.flags & M_FASTFWD_OURS:
@@ -94,7 +94,6 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
     if hlen < 20 or hlen > n:
         ipstat.ips_badhlen += 1
         return _BADHLEN
-    ifp = m.rcvif
     assert ifp is not None
     if ((dst >> 24) == 127 or (src >> 24) == 127) and not ifp.flags & IFF_LOOPBACK:
         ipstat.ips_badaddr += 1
@@ -151,15 +150,17 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
     if not vnet.in_ifaddrhead and not m.flags & (M_BCAST | M_MCAST):
         ours = True
     else:
-        checkif = (
-            sc["net.inet.ip.check_interface"]
-            and not forwarding
-            and not ifp.flags & IFF_LOOPBACK
-            and not dchg
-        )
         ias = vnet.in_ifaddrhash.get(dst)
         if ias is not None:
-            if not checkif:
+            # net.inet.ip.check_interface: the address must be on the
+            # receiving interface (not when forwarding, on a loopback, or
+            # after a hook changed the destination).
+            if (
+                not sc["net.inet.ip.check_interface"]
+                or forwarding
+                or ifp.flags & IFF_LOOPBACK
+                or dchg
+            ):
                 ours = True
             else:
                 for ia in ias:
@@ -183,7 +184,11 @@ def ip_input(vnet: VNet, m: Mbuf) -> Outcome:
             return _CANTFORWARD
         return ip_forward(vnet, m, hlen, ip_len, ip_off, ttl, dst, srcrt=dchg)
 
-    return _deliver(vnet, m, hlen, ip_len, ip_off, ip_id, proto, src, dst, tos)
+    if ip_off & (IP_MF | IP_OFFMASK):
+        return _deliver(vnet, m, hlen, ip_len, ip_off, ip_id, proto, src, dst, tos)
+    # Not a fragment: straight to the protocol (the rest of _deliver).
+    ipstat.ips_delivered += 1
+    return vnet.ip_protox(proto)(vnet, m, hlen, ip_len - hlen)
 
 
 def _ours(vnet: VNet, m: Mbuf) -> Outcome:
@@ -223,6 +228,16 @@ def _pfil_in(vnet: VNet, m: Mbuf) -> Outcome | None:
     return None
 
 
+def _mcopy(saved: tuple[bytearray, Ifnet | None, int, int, str, tuple[bytes, int] | None]) -> Mbuf:
+    """The mbuf of ip_forward's copy (mcopy), made only when an ICMP error
+    quotes it: the bytes and packet header as they were before the TTL
+    dropped."""
+    data, rcvif, fib, flags, why, srcrt = saved
+    m = Mbuf(data, rcvif, fib, flags, why)
+    m.srcrt = srcrt
+    return m
+
+
 def ip_forward(
     vnet: VNet, m: Mbuf, hlen: int, ip_len: int, ip_off: int, ttl: int, dst: int, srcrt: bool
 ) -> Outcome:
@@ -247,8 +262,7 @@ def ip_forward(
         return dropped("icps_error", "ip_forward: no route; ICMP host unreachable")
     # The copy later ICMP errors quote: taken before the TTL drops, and only
     # what one packet-header mbuf holds.
-    mcopy = Mbuf(m.data[: min(ip_len, MHLEN)], m.rcvif, m.fib, m.flags, m.why)
-    mcopy.srcrt = m.srcrt
+    saved = (m.data[: min(ip_len, MHLEN)], m.rcvif, m.fib, m.flags, m.why, m.srcrt)
     data = m.data
     data[8] = ttl - 1
     # Redirect when the packet leaves by the interface it came in on, to a
@@ -274,21 +288,21 @@ def ip_forward(
         ipstat.ips_forward += 1
         if redirect_dest:
             ipstat.ips_redirectsent += 1
-            icmp_error(vnet, mcopy, ICMP_REDIRECT, ICMP_REDIRECT_HOST, redirect_dest, 0)
+            icmp_error(vnet, _mcopy(saved), ICMP_REDIRECT, ICMP_REDIRECT_HOST, redirect_dest, 0)
         return _FORWARDED
     ipstat.ips_cantforward += 1
     if error == errno.EMSGSIZE:
         ipstat.ips_cantfrag += 1
         mtu = needfrag_mtu(vnet, ia, ip_len)
-        icmp_error(vnet, mcopy, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, 0, mtu)
+        icmp_error(vnet, _mcopy(saved), ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, 0, mtu)
         return dropped("ips_cantforward", f"EMSGSIZE; ICMP needfrag sent (next-hop MTU {mtu})")
     if error == errno.ENOBUFS:
         if vnet.sc["net.inet.ip.sendsourcequench"]:
-            icmp_error(vnet, mcopy, ICMP_SOURCEQUENCH, 0, 0, 0)
+            icmp_error(vnet, _mcopy(saved), ICMP_SOURCEQUENCH, 0, 0, 0)
         return dropped("ips_cantforward", "ENOBUFS")
     if error == errno.EACCES:
         return dropped("ips_cantforward", "EACCES: not forwarded (directed broadcast or pfil)")
-    icmp_error(vnet, mcopy, ICMP_UNREACH, ICMP_UNREACH_HOST, 0, 0)
+    icmp_error(vnet, _mcopy(saved), ICMP_UNREACH, ICMP_UNREACH_HOST, 0, 0)
     name = errno.errorcode.get(error, str(error))
     return dropped("ips_cantforward", f"{name}; ICMP host unreachable sent")
 

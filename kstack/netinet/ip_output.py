@@ -21,11 +21,11 @@ from kstack.netinet.ip import (
     IP_RAWOUTPUT,
     IP_ROUTETOIF,
     IP_SENDONES,
+    IP_SRCDST,
     IPPROTO_UDP,
     U16,
     U32,
     in_cksum,
-    in_multicast,
     in_pseudo,
 )
 from kstack.netinet.ip_options import ip_insertoptions, ip_optcopy
@@ -82,8 +82,8 @@ def ip_output(
         data[0] = 0x40 | (hlen >> 2)
         U16.pack_into(data, 4, ip_newid(vnet))
         ipstat.ips_localout += 1
-    dst = U32.unpack_from(data, 16)[0]
-    mcast = in_multicast(dst)
+    src, dst = IP_SRCDST.unpack_from(data, 12)
+    mcast = (dst & 0xF0000000) == 0xE0000000  # IN_MULTICAST
     # A raw IP_HDRINCL header says its own length; bytes written beyond it
     # are not trimmed and go out after the datagram.
     ip_len = U16.unpack_from(data, 2)[0] if flags & IP_RAWOUTPUT else len(data)
@@ -126,12 +126,13 @@ def ip_output(
         ia = rt.ifa
         ifp = rt.ifp
         rt.pksent += 1
-        if rt.flags & RTF_GATEWAY:
+        rtflags = rt.flags
+        if rtflags & RTF_GATEWAY:
             nexthop = rt.gateway
         elif via:
             nexthop = via
-        if rt.flags & RTF_HOST:
-            isbroadcast = bool(rt.flags & RTF_BROADCAST)
+        if rtflags & RTF_HOST:
+            isbroadcast = bool(rtflags & RTF_BROADCAST)
         else:
             isbroadcast = in_broadcast(nexthop, ifp)
     if ifp.vnet is not vnet:
@@ -153,8 +154,8 @@ def ip_output(
         if not ifp.flags & IFF_MULTICAST:
             ipstat.ips_noroute += 1
             return errno.ENETUNREACH
-        if data[12:16] == b"\x00\x00\x00\x00" and ia is not None:
-            data[12:16] = ia.addr.to_bytes(4, "big")
+        if src == 0 and ia is not None:
+            U32.pack_into(data, 12, ia.addr)
         if imo is not None:
             loop = imo.multicast_loop
         else:
@@ -167,8 +168,8 @@ def ip_output(
             return 0
         return _sendit(vnet, m, ifp, nexthop, rt, hlen, mtu, flags, imo)
 
-    if data[12:16] == b"\x00\x00\x00\x00" and ia is not None:
-        data[12:16] = ia.addr.to_bytes(4, "big")
+    if src == 0 and ia is not None:
+        U32.pack_into(data, 12, ia.addr)
 
     n = ip_len // mtu + 1 if mtu else 1
     if ifp.snd_len + n >= ifp.snd_maxlen:
@@ -214,8 +215,15 @@ def _sendit(
     if m.flags & M_UDP_CSUM:
         _udp_cksum(m, hlen, ifp.type == IFT_LOOP and ip_len <= mtu)
     if ip_len <= mtu:
-        _finish_header(data, hlen, ifp, ip_len if raw else -1)
-        return if_output(ifp, m, nexthop, rt)
+        # _finish_header, inline: ip_len, then the header checksum, which
+        # lo0 offloads (left zero).
+        U16.pack_into(data, 2, ip_len)
+        data[10] = 0
+        data[11] = 0
+        if ifp.type == IFT_LOOP:
+            return looutput(ifp, m, rt)
+        U16.pack_into(data, 10, in_cksum(data[:hlen]))
+        return ether_output(ifp, m, nexthop, rt)
     if raw and len(data) > ip_len:
         del data[ip_len:]
     ip_off = U16.unpack_from(data, 6)[0]
@@ -324,7 +332,7 @@ def _finish_header(data: bytearray, hlen: int, ifp: Ifnet, ip_len: int = -1) -> 
     data[10] = 0
     data[11] = 0
     if ifp.type != IFT_LOOP:
-        U16.pack_into(data, 10, in_cksum(memoryview(data)[:hlen]))
+        U16.pack_into(data, 10, in_cksum(data[:hlen]))
 
 
 def if_output(ifp: Ifnet, m: Mbuf, nexthop: int, rt: Rtentry | None) -> int:

@@ -1,7 +1,9 @@
 """Fragment reassembly (ip_reass, ip_slowtimo in netinet/ip_input.c).
 
 Queues are keyed by (id, src, dst, proto) in 64 hash buckets; each bucket
-keeps its newest queue first. A queue lives 60 slow ticks (2 Hz, so 30 s);
+keeps its newest queue first. A vnet's ``ipq`` maps a bucket's number to
+its list, made when a first queue lands in it; walks over the buckets go
+in bucket order (:func:`ipq_buckets`). A queue lives 60 slow ticks (2 Hz, so 30 s);
 the slow timer runs on fixed half-second boundaries since boot, as
 ``pfslowtimo`` does.
 """
@@ -90,10 +92,18 @@ class Ipq:
 
 def ipreass_hash(src: int, ip_id: int) -> int:
     """IPREASS_HASH over the in-memory (network order) address and id, as
-    read by a little-endian machine."""
-    x = int.from_bytes(src.to_bytes(4, "big"), "little")
-    y = int.from_bytes(ip_id.to_bytes(2, "big"), "little")
-    return (((x & 0xF) | (((x >> 8) & 0xF) << 4)) ^ y) & (IPREASS_NHASH - 1)
+    read by a little-endian machine: the low nibbles of the address's first
+    two bytes, against the id's first byte (the low byte of the id as that
+    machine reads it; the high byte falls outside the mask)."""
+    x = ((src >> 24) & 0xF) | (((src >> 16) & 0xF) << 4)
+    return (x ^ (ip_id >> 8)) & (IPREASS_NHASH - 1)
+
+
+def ipq_buckets(vnet: VNet) -> list[list[Ipq]]:
+    """The buckets made so far, in bucket order (the kernel's walk over
+    its 64 buckets; the others are empty)."""
+    ipq = vnet.ipq
+    return [ipq[h] for h in sorted(ipq)]
 
 
 def _free(vnet: VNet, bucket: list[Ipq], fp: Ipq) -> None:
@@ -126,7 +136,9 @@ def ip_reass(
         ipstat.ips_fragdropped += 1
         return _NOREASS
     h = ipreass_hash(src, ip_id)
-    bucket = vnet.ipq[h]
+    bucket = vnet.ipq.get(h)
+    if bucket is None:
+        bucket = vnet.ipq[h] = []
     key = (ip_id, src, dst, proto)
     fp: Ipq | None = None
     for q in bucket:
@@ -139,7 +151,7 @@ def ip_reass(
             ipstat.ips_fragtimeout += victim.nfrags
             _free(vnet, bucket, victim)
         else:
-            for other in vnet.ipq:
+            for other in ipq_buckets(vnet):
                 if other:
                     victim = other[-1]
                     ipstat.ips_fragtimeout += victim.nfrags
@@ -266,7 +278,7 @@ def _check_limit(vnet: VNet, bucket: list[Ipq], fp: Ipq, maxfrags: int) -> Outco
 def ip_slowtimo(vnet: VNet) -> None:
     """Age the reassembly queues (and drain excess after a limit change)."""
     ipstat = vnet.ipstat
-    for bucket in vnet.ipq:
+    for bucket in ipq_buckets(vnet):
         for fp in list(bucket):
             fp.ttl -= 1
             if fp.ttl == 0:
@@ -280,7 +292,7 @@ def ip_slowtimo(vnet: VNet) -> None:
                     )
     maxnipq = int(vnet.sc["net.inet.ip.maxfragpackets"])
     if maxnipq >= 0 and vnet.ipq_count > maxnipq:
-        for bucket in vnet.ipq:
+        for bucket in ipq_buckets(vnet):
             while vnet.ipq_count > maxnipq and bucket:
                 fp = bucket[0]
                 ipstat.ips_fragdropped += fp.nfrags

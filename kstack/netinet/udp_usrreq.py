@@ -113,7 +113,7 @@ def udp_input(vnet: VNet, m: Mbuf, hlen: int, plen: int) -> Outcome:
         udpstat.udps_nosum += 1
     ifp = m.rcvif
     udbinfo = vnet.udbinfo
-    if in_multicast(dst) or (ifp is not None and in_broadcast(dst, ifp)):
+    if (dst & 0xF0000000) == 0xE0000000 or (ifp is not None and in_broadcast(dst, ifp)):
         if udbinfo.listhead:
             got = udp_deliver_multi(vnet, m, hlen, ulen, src, dst, sport, dport)
             if got is not None:
@@ -234,6 +234,7 @@ def udp_ctlinput(vnet: VNet, icmp_type: int, code: int, m: Mbuf, hlen: int) -> N
     inp = vnet.udbinfo.lookup(qdst, qdport, qsrc, qsport, wildcard=False)
     if inp is not None:
         inp.so.so_error = err
+        inp.so.sorwakeup()  # udp_notify
 
 
 # -- output ------------------------------------------------------------------------
