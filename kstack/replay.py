@@ -21,10 +21,10 @@ import struct
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import ne
+from operator import is_, ne, sub
 from typing import Any, BinaryIO
 
 from kstack.kern.clock import NS, WALL_LIMIT_NS
@@ -32,6 +32,7 @@ from kstack.kern.kernel import Kernel
 from kstack.net.if_var import IFT_ETHER, IFT_LOOP, format_mac, parse_mac
 from kstack.net.vnet import Event, default_lladdr
 from kstack.netinet.ip import aton, in_cksum_ok, ntoa
+from kstack.netinet.stats import JournalHist, copy_values, is_journalled, journalled_copy
 from kstack.outcome import KINDS, Outcome
 from kstack.pcapio import (
     LINKTYPE_ETHERNET,
@@ -50,6 +51,7 @@ from kstack.profiles import Profile
 __all__ = [
     "BOOT_MARGIN_NS",
     "CaptureSource",
+    "CounterJournal",
     "CounterMarks",
     "HostChoice",
     "OWN_FRAME",
@@ -755,9 +757,14 @@ def counter_delta(
 #: The blocks a replay reports, by the name ``VNet.netstat()`` gives them.
 _COUNTER_BLOCKS = (("ip", "ipstat"), ("icmp", "icmpstat"), ("udp", "udpstat"), ("igmp", "igmpstat"))
 _INDEXES = range(1 << 16)  # indexes for compress(): more than all the counters
-# (block name, getter of its members, member names, the names of each
-# histogram member's slots (empty for a plain counter), histogram positions)
-_Block = tuple[str, Callable[[Any], Any], tuple[str, ...], tuple[tuple[str, ...], ...], tuple[int, ...]]
+_GUESSES_MAX = 1024  # hints a CounterMarks remembers before starting over
+# The values at some positions of a block's values, as a tuple.
+_Getter = Callable[[Sequence[int]], tuple[int, ...]]
+# (block name, getter of its members, its key names, histogram positions)
+_Block = tuple[str, Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[int, ...]]
+# What moved in a block the last time a hint was given: (positions, getter
+# of those positions, their key names)
+_Guess = tuple[tuple[int, ...], _Getter, tuple[str, ...]]
 
 
 class CounterMarks:
@@ -765,18 +772,18 @@ class CounterMarks:
     flat snapshot of every counter per packet.
 
     Each block is read in one call (an attribute getter over its members),
-    which returns the live histogram lists alongside the plain counters;
-    the mark keeps its own copies of those lists. A block equal to its mark
-    costs one read and one C-level comparison. In a block that moved, the
-    members (and histogram slots) that moved the last time the same
-    ``hint`` was given (the packet's outcome, say: packets that end alike
-    move the same counters) are looked at first; one more comparison of the
-    whole block proves nothing else moved, and only when something else did
-    is the block compared element by element (``map``/``compress``, no
-    Python-level loop). The hint only decides what is looked at first:
-    :meth:`moved` gives exactly what :func:`counter_delta` gives for two
-    ``stack.netstat()`` snapshots, whatever the hint: the same keys, in the
-    same order, with the same values.
+    which gives the live histogram lists with the plain counters; the mark
+    keeps copies of those lists. A block equal to its mark costs one read
+    and one C-level comparison. A block that moved is compared as plain
+    ints (each histogram's slots spread out in its place). For it,
+    the positions that moved the last time the same ``hint`` was given (the
+    packet's outcome, say: packets that end alike move the same counters)
+    are copied into the mark, and one more comparison proves nothing else
+    moved; only when something else did is the block compared element by
+    element (``map``/``compress``). The hint only decides what is looked at
+    first: :meth:`moved` gives exactly what :func:`counter_delta` gives for
+    two ``stack.netstat()`` snapshots, whatever the hint: the same keys, in
+    the same order, with the same values.
     """
 
     __slots__ = ("_stack", "_of", "_blocks", "_marks", "_guesses")
@@ -789,115 +796,79 @@ class CounterMarks:
             members = tuple(type(blk).fields())
             getter = operator.attrgetter(*members)
             values = getter(blk)
-            slots = tuple(
-                () if isinstance(v, int) else tuple(f"{m}[{h}]" for h in range(len(v)))
-                for m, v in zip(members, values, strict=True)
-            )
+            keys: list[str] = []
+            for m, v in zip(members, values, strict=True):
+                keys.extend([m] if isinstance(v, int) else (f"{m}[{h}]" for h in range(len(v))))
             hists = tuple(i for i, v in enumerate(values) if not isinstance(v, int))
-            blocks.append((name, getter, members, slots, hists))
+            blocks.append((name, getter, tuple(keys), hists))
         self._blocks = tuple(blocks)
-        self._marks = [
-            _mark(b[1](blk), b[4]) for b, blk in zip(self._blocks, self._of(stack), strict=True)
-        ]
-        self._guesses: dict[Hashable, _Guess] = {}
-
-    def _guess(self, hint: Hashable) -> _Guess:
-        g = self._guesses.get(hint)
-        if g is None:
-            if len(self._guesses) >= _GUESSES_MAX:
-                self._guesses.clear()
-            g = self._guesses[hint] = (
-                [() for _ in self._blocks],
-                [[() for _ in b[2]] for b in self._blocks],
-            )
-        return g
+        # Per block: its values as read (histograms copied), and as plain ints.
+        self._marks: list[tuple[tuple[Any, ...], Sequence[int]]] = []
+        for b, blk in zip(self._blocks, self._of(stack), strict=True):
+            values = b[1](blk)
+            self._marks.append((_copy(values, b[3]), _flat(values, b[3]) if b[3] else values))
+        self._guesses: dict[Hashable, list[_Guess | None]] = {}
 
     def moved(self, hint: Hashable = None) -> dict[str, dict[str, int]]:
         """The counters that moved since the previous call (or creation),
         by block; then the current values become the mark."""
         out: dict[str, dict[str, int]] = {}
         marks = self._marks
-        guess: _Guess | None = None
+        guesses: list[_Guess | None] | None = None
         j = -1
-        for (name, getter, members, slots, _), blk in zip(self._blocks, self._of(self._stack)):
+        for (name, getter, keys, hists), blk in zip(
+            self._blocks, self._of(self._stack), strict=True
+        ):
             j += 1
-            new = getter(blk)
-            old = marks[j]
-            if new == old:
+            values = getter(blk)
+            if values == marks[j][0]:
                 continue
-            if guess is None:
-                guess = self._guess(hint)
-            slot_guess = guess[1][j]
-            # ``cur`` becomes the mark: plain counters are replaced, the
-            # histogram copies are brought up to date in place.
-            cur = list(old)
-            found: list[tuple[int, int, str, int]] = []  # (member, slot, key, delta)
-            hit: list[int] = []
-            for i in guess[0][j]:
-                if _patch(i, cur, new, found, members, slots, slot_guess):
-                    hit.append(i)
-            if tuple(cur) != new:
-                # Something outside the guess moved as well.
-                for i in list(compress(_INDEXES, map(ne, cur, new))):
-                    _patch(i, cur, new, found, members, slots, slot_guess)
-                    hit.append(i)
-                found.sort()
-                hit.sort()
-            guess[0][j] = tuple(hit)
-            marks[j] = tuple(cur)
-            out[name] = {key: delta for _, _, key, delta in found}
+            old = marks[j][1]
+            # A tuple for a block of plain counters, a list with histograms.
+            new: Sequence[int] = values
+            if hists:
+                new = _flat(values, hists)
+                values = _copy(values, hists)
+            marks[j] = (values, new)
+            if guesses is None:
+                guesses = self._guesses.get(hint)
+                if guesses is None:
+                    if len(self._guesses) >= _GUESSES_MAX:
+                        self._guesses.clear()
+                    guesses = self._guesses[hint] = [None] * len(self._blocks)
+            g = guesses[j]
+            if g is not None:
+                cur = list(old)
+                for i in g[0]:
+                    cur[i] = new[i]
+                if (cur == new) if hists else (tuple(cur) == new):
+                    # Only positions of the guess moved (perhaps not all).
+                    deltas = tuple(map(sub, g[1](new), g[1](old)))
+                    if 0 in deltas:
+                        out[name] = {k: v for k, v in zip(g[2], deltas, strict=True) if v}
+                    else:
+                        out[name] = dict(zip(g[2], deltas, strict=True))
+                    continue
+            moved = tuple(compress(_INDEXES, map(ne, old, new)))
+            guesses[j] = (moved, _getter(moved), tuple(keys[i] for i in moved))
+            out[name] = {keys[i]: new[i] - old[i] for i in moved}
         return out
 
 
-# Per block, the members that moved; per block and histogram member, the
-# slots that moved (the last time a hint was given).
-_Guess = tuple[list[tuple[int, ...]], list[list[tuple[int, ...]]]]
-_GUESSES_MAX = 1024  # hints remembered before starting over
+def _flat(values: tuple[Any, ...], hists: tuple[int, ...]) -> list[int]:
+    """A block's values with each histogram's slots spread out in its place."""
+    out: list[int] = []
+    start = 0
+    for i in hists:
+        out += values[start:i]
+        out += values[i]
+        start = i + 1
+    out += values[start:]
+    return out
 
 
-def _patch(
-    i: int,
-    cur: list[Any],
-    new: tuple[Any, ...],
-    found: list[tuple[int, int, str, int]],
-    members: tuple[str, ...],
-    slots: tuple[tuple[str, ...], ...],
-    slot_guess: list[tuple[int, ...]],
-) -> bool:
-    """Bring member ``i`` of a block up to date in ``cur`` (a mark being
-    made), noting what moved in ``found``; False when it had not moved."""
-    n = new[i]
-    o = cur[i]
-    keys = slots[i]
-    if not keys:  # a plain counter
-        if n == o:
-            return False
-        found.append((i, 0, members[i], n - o))
-        cur[i] = n
-        return True
-    if n == o:  # a histogram, equal to its copy
-        return False
-    hit: list[int] = []
-    start = len(found)
-    for h in slot_guess[i]:
-        v, w = n[h], o[h]
-        if v != w:
-            found.append((i, h, keys[h], v - w))
-            o[h] = v
-            hit.append(h)
-    if o != n:
-        for h in list(compress(_INDEXES, map(ne, o, n))):
-            found.append((i, h, keys[h], n[h] - o[h]))
-            o[h] = n[h]
-            hit.append(h)
-        hit.sort()
-        found[start:] = sorted(found[start:])
-    slot_guess[i] = tuple(hit)
-    return True
-
-
-def _mark(values: tuple[Any, ...], hists: tuple[int, ...]) -> tuple[Any, ...]:
-    """A block's values with its histogram lists copied (the live lists
+def _copy(values: tuple[Any, ...], hists: tuple[int, ...]) -> tuple[Any, ...]:
+    """A block's values with copies of its histogram lists (the live lists
     keep counting)."""
     if not hists:
         return values
@@ -905,6 +876,172 @@ def _mark(values: tuple[Any, ...], hists: tuple[int, ...]) -> tuple[Any, ...]:
     for i in hists:
         out[i] = out[i][:]
     return tuple(out)
+
+
+def _getter(positions: tuple[int, ...]) -> _Getter:
+    if len(positions) >= 2:
+        return operator.itemgetter(*positions)
+    if positions:
+        i = positions[0]
+        return lambda t: (t[i],)
+    return lambda t: ()
+
+
+class CounterJournal:
+    """What :class:`CounterMarks` gives, from the counters the stack wrote.
+
+    At creation the stack's counter blocks are swapped for journalling
+    copies with the same values (:func:`kstack.netinet.stats.journalled_copy`),
+    which note in one dict each counter's value before its first write
+    since the last :meth:`moved`: a packet costs the few counters it moves,
+    not a look at all of them. :meth:`release` gives the stack its own
+    blocks back, brought up to date.
+
+    The journal is checked at each :meth:`moved`. When it cannot be trusted
+    (a block of the stack replaced, a histogram list replaced or changed
+    other than slot by slot, the stack already journalled by another
+    replay), the counters as of the previous call are rebuilt from it, the
+    delta is taken from two snapshots, and a :class:`CounterMarks` does the
+    rest. Either way the result is what :func:`counter_delta` gives for two
+    ``stack.netstat()`` snapshots: the same keys, order and values.
+    """
+
+    __slots__ = (
+        "_stack",
+        "_of",
+        "_j",
+        "_copies",
+        "_blocks",
+        "_order",
+        "_where",
+        "_base",
+        "_fallback",
+    )
+
+    def __init__(self, stack: Any) -> None:
+        self._stack = stack
+        self._of = operator.attrgetter(*(attr for _, attr in _COUNTER_BLOCKS))
+        self._j: dict[str, Any] = {}
+        self._base: dict[str, dict[str, int]] | None = None
+        self._fallback: CounterMarks | None = None
+        # (vnet attribute, journalling copy, the stack's own block)
+        self._blocks: tuple[tuple[str, Any, Any], ...] | None = None
+        self._copies: tuple[Any, ...] = ()
+        # Per journal key: its place in netstat() order, and (block name,
+        # reader, object, member name or histogram slot) to read its value.
+        self._order: dict[str, int] = {}
+        self._where: dict[str, tuple[str, Callable[[Any, Any], int], Any, Any]] = {}
+        current = self._of(stack)
+        if any(map(is_journalled, current)):
+            # Another replay journals this stack: only marks are safe.
+            self._fallback = CounterMarks(stack)
+            return
+        blocks = []
+        for (name, attr), blk in zip(_COUNTER_BLOCKS, current, strict=True):
+            copy = journalled_copy(blk, self._j)
+            for member in type(blk).fields():
+                value = getattr(copy, member)
+                if isinstance(value, JournalHist):
+                    for i, key in enumerate(value.keys):
+                        self._order[key] = len(self._order)
+                        self._where[key] = (name, list.__getitem__, value, i)
+                else:
+                    self._order[member] = len(self._order)
+                    self._where[member] = (name, getattr, copy, member)
+            blocks.append((attr, copy, blk))
+        if len(self._order) != sum(len(type(b).snapshot_keys()) for b in current):
+            # Two blocks with a counter of the same name would share a key of
+            # the one journal: only marks can tell them apart.
+            self._order, self._where = {}, {}
+            self._fallback = CounterMarks(stack)
+            return
+        for attr, copy, _ in blocks:
+            setattr(stack, attr, copy)
+        self._blocks = tuple(blocks)
+        self._copies = tuple(copy for _, copy, _ in blocks)
+
+    def moved(self, hint: Hashable = None) -> dict[str, dict[str, int]]:
+        """The counters that moved since the previous call (or creation), by
+        block: exactly what :meth:`CounterMarks.moved` gives."""
+        if self._blocks is None or not all(map(is_, self._of(self._stack), self._copies)):
+            return self._from_snapshots(hint)
+        j = self._j
+        if not j:
+            return {}
+        try:
+            keys = sorted(j, key=self._order.__getitem__) if len(j) > 1 else list(j)
+            where = self._where
+            out: dict[str, dict[str, int]] = {}
+            last = ""
+            d: dict[str, int] = {}
+            for key in keys:
+                name, read, obj, arg = where[key]
+                v = read(obj, arg) - j[key]
+                if v:
+                    if name != last:
+                        last = name
+                        d = out[name] = {}
+                    d[key] = v
+        except KeyError:
+            # A key no counter has: a histogram member assigned, or
+            # JOURNAL_LOST (a histogram changed other than slot by slot).
+            return self._from_snapshots(hint)
+        j.clear()
+        return out
+
+    def _mark(self) -> dict[str, dict[str, int]]:
+        """The counters as of the previous :meth:`moved`, rebuilt from the
+        journal, laid out as ``netstat()`` lays them out."""
+        assert self._blocks is not None
+        j = self._j
+        snap: dict[str, dict[str, int]] = {}
+        for (name, _), (_, copy, _) in zip(_COUNTER_BLOCKS, self._blocks, strict=True):
+            d: dict[str, int] = {}
+            for member in type(copy).fields():
+                # A histogram member assigned since: the journal holds the list.
+                value = j.get(member, getattr(copy, member))
+                if isinstance(value, JournalHist):
+                    mark = value.mark
+                    if mark is None:
+                        mark = [j.get(k, v) for k, v in zip(value.keys, value, strict=True)]
+                    d.update(zip(value.keys, map(int, mark), strict=True))
+                else:
+                    d[member] = int(value)
+            snap[name] = d
+        return snap
+
+    def _from_snapshots(self, hint: Hashable) -> dict[str, dict[str, int]]:
+        if self._blocks is not None:
+            # The journal cannot be trusted: rebuild the previous counters
+            # from it and let marks take over.
+            self._base = self._mark()
+            self._put_back()
+        if self._base is not None:
+            out = counter_delta(self._base, self._stack.netstat())
+            self._base = None
+            self._fallback = CounterMarks(self._stack)
+            return out
+        assert self._fallback is not None
+        return self._fallback.moved(hint)
+
+    def _put_back(self) -> None:
+        """Give the stack its own blocks back, with the current values,
+        wherever it still has the journalling copy."""
+        assert self._blocks is not None
+        for attr, copy, orig in self._blocks:
+            if getattr(self._stack, attr) is copy:
+                copy_values(copy, orig)
+                setattr(self._stack, attr, orig)
+        self._blocks = None
+        self._copies = ()
+        self._j = {}
+
+    def release(self) -> None:
+        """Stop journalling: the stack gets its own blocks back (up to
+        date). A later :meth:`moved` still reports from the previous call."""
+        if self._blocks is not None:
+            self._base = self._mark()
+            self._put_back()
 
 
 class Replay:
@@ -922,6 +1059,12 @@ class Replay:
     Iterate it for one result per record; then :meth:`drain` runs the clock
     on, and :meth:`finish` returns the :class:`Summary`. Use it as a context
     manager (or call :meth:`close`) so the capture file is closed.
+
+    With ``counters`` each result carries its counter deltas, read from a
+    :class:`CounterJournal`: until :meth:`close`, the stack's counter
+    blocks are journalling copies (read them through the stack, e.g.
+    ``stack.ipstat``); closing gives the stack its own blocks back, up to
+    date.
     """
 
     def __init__(
@@ -949,6 +1092,7 @@ class Replay:
         self.records_total: int | None = None
         self._reader: CaptureReader | None = None
         self._finished = False
+        self._marks: CounterJournal | None = None
         self._ended: list[SentFrame] | None = None
         self._sent_before_tail = 0
         if kernel is None and scenario is None:
@@ -1000,7 +1144,7 @@ class Replay:
             self._base = k.clock.now + (BOOT_MARGIN_NS if kernel is None else 0)
             self._first_ts = first_ts
             self._start = self.stack.netstat()
-            self._marks = CounterMarks(self.stack) if counters else None
+            self._marks = CounterJournal(self.stack) if counters else None
         except BaseException:
             self.close()
             raise
@@ -1017,6 +1161,8 @@ class Replay:
         self.close()
 
     def close(self) -> None:
+        if self._marks is not None:
+            self._marks.release()
         if self._reader is not None:
             self._reader.close()
             self._reader = None

@@ -22,7 +22,9 @@ the two ICMP histograms spread out as ``icps_outhist[0]`` ... ``[40]``;
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 __all__ = [
     "ArpStat",
@@ -271,3 +273,148 @@ class ArpStat(_StatBlock):
     dropped: int = 0  # packets dropped while waiting for a reply
     timeouts: int = 0  # entries removed by their timer
     dupips: int = 0  # another host claiming one of our addresses
+
+
+# -- Journalling copies ------------------------------------------------------
+#
+# A replay that reports each packet's counter deltas swaps a stack's blocks
+# for journalling copies: they count like the plain blocks and also note,
+# in one dict shared by the stack's copies, each counter's value before its
+# first write since the dict was last emptied (keyed as snapshot() keys
+# them), so a packet's deltas come from the few counters it moved instead
+# of a comparison of every counter. One journalling class per block class,
+# made once; the plain blocks (every other user) never pay for it.
+
+_set = object.__setattr__
+_B = TypeVar("_B", bound=_StatBlock)
+
+#: The journal key that says the journal lost track (a histogram changed
+#: other than slot by slot); no counter has it.
+JOURNAL_LOST = "?"
+
+
+class JournalHist(list[int]):
+    """A histogram list that notes in the journal ``old`` each slot's value
+    before its first write (by index) since ``old`` was emptied.
+
+    Any other change (a slice, ``append``, ``sort``...) is beyond the
+    journal: :attr:`mark` then keeps the values the list had when ``old``
+    was last emptied, and ``old`` gets the key :data:`JOURNAL_LOST`.
+    """
+
+    __slots__ = ("old", "keys", "mark")
+
+    def __init__(self, values: Iterable[int], old: dict[str, Any], keys: tuple[str, ...]) -> None:
+        super().__init__(values)
+        self.old = old
+        self.keys = keys
+        self.mark: list[int] | None = None
+
+    def __setitem__(self, i: Any, v: Any) -> None:
+        if type(i) is int:
+            key = self.keys[i]
+            old = self.old
+            if key not in old:
+                old[key] = list.__getitem__(self, i)
+        else:
+            self.lose()
+        list.__setitem__(self, i, v)
+
+    def lose(self) -> None:
+        """Keep the values as of the last emptying of the journal, which
+        can no longer tell them."""
+        if self.mark is None:
+            old = self.old
+            self.mark = [old.get(k, v) for k, v in zip(self.keys, self, strict=True)]
+        self.old[JOURNAL_LOST] = 0
+
+
+def _untrusted(name: str) -> Callable[..., Any]:
+    method = getattr(list, name)
+
+    def wrapper(self: JournalHist, *args: Any, **kwargs: Any) -> Any:
+        self.lose()
+        return method(self, *args, **kwargs)
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+for _name in (
+    "__delitem__",
+    "__iadd__",
+    "__imul__",
+    "append",
+    "clear",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "reverse",
+    "sort",
+):
+    setattr(JournalHist, _name, _untrusted(_name))
+
+
+def _journal_setattr(self: Any, name: str, value: Any) -> None:
+    old = self.jold
+    if name not in old:
+        old[name] = getattr(self, name)
+    _set(self, name, value)
+
+
+_JOURNALLED: dict[type, type] = {}
+
+
+def journalled_class(cls: type[_B]) -> type[_B]:
+    """The journalling subclass of a stat block class (made once per class).
+
+    Its instances note in the dict ``jold`` each attribute's value before
+    its first assignment since ``jold`` was emptied.
+    """
+    j = _JOURNALLED.get(cls)
+    if j is None:
+        if cls in _JOURNALLED.values():
+            raise TypeError(f"{cls.__name__} is already a journalling class")
+        j = type(
+            f"Journalled{cls.__name__}",
+            (cls,),
+            {"__slots__": ("jold",), "__setattr__": _journal_setattr, "__module__": __name__},
+        )
+        _JOURNALLED[cls] = j
+    return j
+
+
+def is_journalled(block: object) -> bool:
+    """Whether ``block`` is a journalling copy."""
+    return type(block) in _JOURNALLED.values()
+
+
+def journalled_copy(block: _B, journal: dict[str, Any]) -> _B:
+    """A journalling copy of ``block`` writing to ``journal``: the same
+    values, its histograms as :class:`JournalHist` lists."""
+    cls = type(block)
+    jcls = journalled_class(cls)
+    new = jcls.__new__(jcls)
+    _set(new, "jold", journal)
+    for name, hlen in _layout(cls):
+        value = getattr(block, name)
+        if hlen:
+            value = JournalHist(value, journal, tuple(f"{name}[{i}]" for i in range(hlen)))
+        _set(new, name, value)
+    return new
+
+
+def copy_values(src: _StatBlock, dst: _StatBlock) -> None:
+    """Write ``src``'s counters into ``dst`` (histograms slot by slot, into
+    ``dst``'s own lists)."""
+    for name, hlen in _layout(type(dst)):
+        value = getattr(src, name)
+        if hlen:
+            getattr(dst, name)[:] = value
+        else:
+            setattr(dst, name, value)
+
+
+for _cls in (IpStat, IcmpStat, UdpStat, IgmpStat, ArpStat):
+    journalled_class(_cls)
