@@ -93,7 +93,7 @@ def best_of_turns(runs: list[list[str]], repeat: int, clock: Callable[[], float]
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=20_000, help="frames per capture")
-    ap.add_argument("--captures", type=int, default=4, help="captures in the corpus")
+    ap.add_argument("--captures", type=int, default=8, help="captures in the corpus")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (the best counts)")
     ap.add_argument(
         "--clock",

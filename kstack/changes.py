@@ -293,6 +293,7 @@ _RECORDS: list[Change] = [
         "struct xsockbuf has sb_mbcnt and sb_mbmax but no mbuf or cluster counts",
         "xsockbuf also exports sb_mcnt and sb_ccnt, the mbufs and clusters in use (netstat -x)",
         R + "test_pcblist_changes.py::test_xsockbuf_mbuf_counts",
+        note="the git history has it as 49f287f8c5 (2008-05-15); its svn number is unverified",
     ),
     # -- ARP and the routing table (001:149) ---------------------------------------
     _c(
