@@ -316,8 +316,7 @@ SWITCHES: dict[str, str] = {
     "000:358; 0 = a fixed EADDRNOTAVAIL/EINVAL)",
     "jail_multi_ip": "a jail may hold several IPv4 addresses or none (seed 000:413; 0 = "
     "exactly one)",
-    "multiple_fibs": "several routing tables, SO_SETFIB and net.fibs (seed 001:233; 0 = one "
-    "table)",
+    "multiple_fibs": "several routing tables, SO_SETFIB and net.fibs (seed 001:233; 0 = one table)",
     "check_interface_default_off": "net.inet.ip.check_interface defaults to 0 (seed 002:871; "
     "0 = it defaults to 1)",
     "ip_random_id_sysctl": "net.inet.ip.random_id exists (seed 002:977; 0 = IDs always "

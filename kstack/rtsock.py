@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from kstack import sock as S
 from kstack.net.rtsock import (
-    IFAN_ARRIVAL,
-    IFAN_DEPARTURE,
     RT_MSGHDR_LEN,
-    RTM_IFANNOUNCE,
     parse,
     rt_msghdr,
     sa_in,
     sa_size,
 )
 from kstack.netinet.ip import aton, prefix_mask
+from kstack.sock import IFAN_ARRIVAL, IFAN_DEPARTURE, RTM_IFANNOUNCE
 
 __all__ = [
     "IFAN_ARRIVAL",

@@ -53,39 +53,32 @@ if TYPE_CHECKING:
     from kstack.net.route import RouteTable
     from kstack.net.vnet import VNet
 
-RTM_VERSION = 5
 
-RTM_ADD = 0x1
-RTM_DELETE = 0x2
-RTM_CHANGE = 0x3
-RTM_GET = 0x4
-RTM_LOSING = 0x5
-RTM_REDIRECT = 0x6
-RTM_MISS = 0x7
-RTM_LOCK = 0x8
-RTM_RESOLVE = 0xB
-RTM_NEWADDR = 0xC
-RTM_DELADDR = 0xD
-RTM_IFINFO = 0xE
-RTM_IFANNOUNCE = 0x11
+from kstack.sock import (  # the constants users see, one definition
+    RTA_IFA,
+    RTA_IFP,
+    RTF_PROTO1,
+    RTF_PROTO2,
+    RTF_PROTO3,
+    RTM_ADD,
+    RTM_CHANGE,
+    RTM_DELADDR,
+    RTM_DELETE,
+    RTM_GET,
+    RTM_IFANNOUNCE,
+    RTM_IFINFO,
+    RTM_LOCK,
+    RTM_MISS,
+    RTM_NEWADDR,
+    RTM_REDIRECT,
+    RTM_VERSION,
+    RTV_MTU,
+    RTV_WEIGHT,
+)
 
-RTA_DST = 0x1
-RTA_GATEWAY = 0x2
-RTA_NETMASK = 0x4
-RTA_GENMASK = 0x8
-RTA_IFP = 0x10
-RTA_IFA = 0x20
-RTA_AUTHOR = 0x40
-RTA_BRD = 0x80
 RTAX_MAX = 8
 
-RTV_MTU = 0x1
-RTV_EXPIRE = 0x4
-RTV_WEIGHT = 0x100
 
-RTF_PROTO1 = 0x8000
-RTF_PROTO2 = 0x4000
-RTF_PROTO3 = 0x40000
 RTF_STICKY = 0x10000000
 # The flags an RTM_CHANGE may set or clear.
 RTF_FMASK = (
@@ -734,8 +727,6 @@ def in_addralias_rtmsg(
     rt_newaddrmsg(vnet, cmd, target, rt, gateway=gw, fresh=fresh)
 
 
-IFAN_ARRIVAL = 0
-IFAN_DEPARTURE = 1
 IFAN_MSGHDR_LEN = 24
 _IFAN = {False: struct.Struct("<HBBH16sH"), True: struct.Struct(">HBBH16sH")}
 

@@ -484,8 +484,9 @@ class VNet:
         return ifp
 
     def _if_link(self, ifp: Ifnet) -> None:
-        from kstack.net.rtsock import IFAN_ARRIVAL, rt_ifannouncemsg
+        from kstack.net.rtsock import rt_ifannouncemsg
         from kstack.netinet.igmp import igmp_domifattach
+        from kstack.sock import IFAN_ARRIVAL
 
         self._if_seq += 1
         ifp.attach_seq = self._if_seq
@@ -498,11 +499,12 @@ class VNet:
         """if_detach_internal: down, addresses and their routes purged,
         every route through the interface deleted, groups left, IGMP and
         ARP state freed; off this vnet's lists."""
-        from kstack.net.rtsock import IFAN_DEPARTURE, rt_ifannouncemsg, rt_ifmsg
+        from kstack.net.rtsock import rt_ifannouncemsg, rt_ifmsg
         from kstack.netinet import in_ as inet
         from kstack.netinet.if_ether import lltable_free
         from kstack.netinet.igmp import igmp_domifdetach
         from kstack.netinet.in_mcast import inm_release
+        from kstack.sock import IFAN_DEPARTURE
 
         if ifp.flags & IFF_UP:
             ifp.flags &= ~IFF_UP
@@ -765,7 +767,8 @@ class VNet:
             raise OSError(
                 errno.EINVAL, "route needs a gateway, an interface, -blackhole or -reject"
             )
-        from kstack.net.rtsock import RTM_ADD, route_cmd
+        from kstack.net.rtsock import route_cmd
+        from kstack.sock import RTM_ADD
 
         if not table.add(rt):
             route_cmd(self, RTM_ADD, d, plen, gw if gateway else None, rt, errno.EEXIST, mtu=mtu)
@@ -778,7 +781,8 @@ class VNet:
         route to exactly that destination and mask."""
         fibnum = self.kernel.fibnum(fib, what="route delete")
         d, plen = (0, 0) if dest == "default" else parse_prefix(dest)
-        from kstack.net.rtsock import RTM_DELETE, route_cmd
+        from kstack.net.rtsock import route_cmd
+        from kstack.sock import RTM_DELETE
 
         rt = self.rt[fibnum].delete(d & prefix_mask(plen), plen)
         route_cmd(self, RTM_DELETE, d & prefix_mask(plen), plen, None, rt, 0 if rt else errno.ESRCH)

@@ -901,7 +901,8 @@ def _clone_announce(lle: Llentry) -> None:
     """rtalloc1 after a successful RTM_RESOLVE: routing sockets get an
     RTM_ADD of the new host route (destination, the still empty link-level
     gateway, the interface's link address and the interface address)."""
-    from kstack.net.rtsock import RTM_ADD, _any, _big, rt_missmsg, sa_dl, sa_in
+    from kstack.net.rtsock import _any, _big, rt_missmsg, sa_dl, sa_in
+    from kstack.sock import RTM_ADD
 
     vnet = lle.ifp.vnet
     if not _any(vnet):

@@ -27,8 +27,9 @@ from kstack.net.if_var import (
     InIfaddr,
 )
 from kstack.net.route import RTF_HOST, RTF_STATIC, RTF_UP, Rtentry
-from kstack.net.rtsock import RTM_ADD, RTM_DELETE, in_addralias_rtmsg, rt_newaddrmsg
+from kstack.net.rtsock import in_addralias_rtmsg, rt_newaddrmsg
 from kstack.netinet.ip import INADDR_ANY, prefix_mask
+from kstack.sock import RTM_ADD, RTM_DELETE
 
 INADDR_ALLHOSTS_GROUP = 0xE0000001
 
