@@ -85,7 +85,7 @@ def change_msg(k, dst="203.0.113.0", gw="198.51.100.254", mask=MASK24, seq=0):
     return rtmsg(k, RTM_CHANGE, sas, flags=UGS, seq=seq)
 
 
-def send(s, msg):
+def rts_write(s, msg):
     """write(2) of one message; the errno, 0 on success (and then the whole
     message was taken)."""
     try:
@@ -140,7 +140,7 @@ def test_get_connected_route(k):
     routing socket, the writer included (SO_USELOOPBACK, 343, 930)."""
     s = route_socket(k)
     msg = get_msg(k, "198.51.100.7", seq=42)
-    assert send(s, msg) == 0
+    assert rts_write(s, msg) == 0
     settle(k)
     (m,) = drain(s)
     prefix_reply(k, "em1", "198.51.100.0", 42).check(m, "RTM_GET reply")
@@ -152,7 +152,7 @@ def test_get_with_ifp_and_ifa(k):
     for an unjailed writer): addrs DST|GATEWAY|NETMASK|IFP|IFA."""
     s = route_socket(k)
     msg = get_msg(k, "198.51.100.7", seq=5, addrs=[(RTA_IFP, bytes((8, 18)) + bytes(6))])
-    assert send(s, msg) == 0
+    assert rts_write(s, msg) == 0
     settle(k)
     (m,) = drain(s)
     extra = [(RTA_IFP, sdl_ifp(k, "em1", EM1_MAC)), (RTA_IFA, sin("198.51.100.1"))]
@@ -163,7 +163,7 @@ def test_get_needs_no_privilege(k):
     """RTS 613-621: RTM_GET is the one request an unprivileged writer may
     make; the reply carries the same process id (599)."""
     s = route_socket(k, uid=1000)
-    assert send(s, get_msg(k, "198.51.100.7", seq=1)) == 0
+    assert rts_write(s, get_msg(k, "198.51.100.7", seq=1)) == 0
     settle(k)
     (m,) = drain(s)
     prefix_reply(k, "em1", "198.51.100.0", 1).check(m, "RTM_GET reply")
@@ -176,7 +176,7 @@ def test_get_no_route_esrch(k):
     rtalloc1: no RTM_MISS."""
     s = route_socket(k)
     msg = get_msg(k, "203.0.113.9", seq=3)
-    assert send(s, msg) == errno.ESRCH
+    assert rts_write(s, msg) == errno.ESRCH
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_ESRCH)]
 
@@ -188,7 +188,7 @@ def test_reply_reaches_inet_listener(k):
     s = route_socket(k)
     inet = route_socket(k, AF_INET)
     inet6 = route_socket(k, 28)
-    assert send(s, get_msg(k, "198.51.100.7", seq=9)) == 0
+    assert rts_write(s, get_msg(k, "198.51.100.7", seq=9)) == 0
     settle(k)
     (m,) = drain(s)
     assert drain(inet) == [m]
@@ -208,7 +208,7 @@ def test_add_route(k):
     index and RTF_DONE (921)."""
     s = route_socket(k)
     msg = add_msg(k, seq=7, inits=RTV_MTU, rmx={"rmx_mtu": 1400})
-    assert send(s, msg) == 0
+    assert rts_write(s, msg) == 0
     settle(k)
     assert drain(s) == [
         with_fields(k, msg, pid=kpid(k), index=k.iface("em0").index, flags=UGS | RTF_DONE)
@@ -222,8 +222,8 @@ def test_add_then_get(k):
     rt_maskedcopy, RT 1202-1205), the gateway as written, the radix mask,
     rt_flags UGS | DONE, mtu 1500 (in_addroute), weight 1."""
     s = route_socket(k)
-    assert send(s, add_msg(k)) == 0
-    assert send(s, get_msg(k, "203.0.113.9", seq=11)) == 0
+    assert rts_write(s, add_msg(k)) == 0
+    assert rts_write(s, get_msg(k, "203.0.113.9", seq=11)) == 0
     settle(k)
     m = drain(s)[-1]
     e = Expect()
@@ -250,8 +250,8 @@ def test_add_existing_eexist(k):
     1284-1299); the reply has rtm_errno 17, no RTF_DONE, no index."""
     s = route_socket(k)
     msg = add_msg(k, seq=1)
-    assert send(s, msg) == 0
-    assert send(s, msg) == errno.EEXIST
+    assert rts_write(s, msg) == 0
+    assert rts_write(s, msg) == errno.EEXIST
     settle(k)
     replies = drain(s)
     assert replies[1] == with_fields(k, msg, pid=kpid(k), errno=F_EEXIST)
@@ -270,7 +270,7 @@ def test_changes_need_privilege(k, make):
     settle(k)
     s = route_socket(k, uid=1000)
     msg = make(k, seq=4)
-    assert send(s, msg) == errno.EPERM
+    assert rts_write(s, msg) == errno.EPERM
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_EPERM)]
     rt = k.route_get("203.0.113.9")
@@ -283,7 +283,7 @@ def test_add_in_classic_jail_eperm(k):
     j = k.jail("j1", ip4=["192.0.2.1"])
     s = j.socket(sock.AF_ROUTE, sock.SOCK_RAW, 0)
     msg = add_msg(k)
-    assert send(s, msg) == errno.EPERM
+    assert rts_write(s, msg) == errno.EPERM
     settle(k)
     (m,) = drain(s)
     assert hdr_field(k, m, "errno") == F_EPERM
@@ -298,7 +298,7 @@ def test_add_unreachable_gateway(k):
     818-859): ENETUNREACH, reply with rtm_errno 51 after the miss."""
     s = route_socket(k)
     msg = add_msg(k, gw="10.9.9.9", seq=2)
-    assert send(s, msg) == errno.ENETUNREACH
+    assert rts_write(s, msg) == errno.ENETUNREACH
     settle(k)
     msgs = drain(s)
     assert types(msgs) == [RTM_MISS, RTM_ADD]
@@ -313,7 +313,7 @@ def test_add_without_gateway_einval(k):
     """RTS 659-661: RTM_ADD without RTA_GATEWAY is EINVAL."""
     s = route_socket(k)
     msg = rtmsg(k, RTM_ADD, [(RTA_DST, sin("203.0.113.0")), (RTA_NETMASK, MASK24)], flags=UGS)
-    assert send(s, msg) == errno.EINVAL
+    assert rts_write(s, msg) == errno.EINVAL
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_EINVAL)]
 
@@ -328,10 +328,10 @@ def test_delete_route(k):
     reply describes the removed route, rtm_flags = GATEWAY | STATIC | DONE,
     mtu 1500, weight 1, index em0, pid and seq of the writer."""
     s = route_socket(k)
-    assert send(s, add_msg(k)) == 0
+    assert rts_write(s, add_msg(k)) == 0
     settle(k)
     drain(s)
-    assert send(s, del_msg(k, seq=8)) == 0
+    assert rts_write(s, del_msg(k, seq=8)) == 0
     settle(k)
     (m,) = drain(s)
     e = Expect()
@@ -358,7 +358,7 @@ def test_delete_missing_esrch(k):
     """RT 1119-1121: nothing to delete, ESRCH; the reply has rtm_errno 3."""
     s = route_socket(k)
     msg = del_msg(k, seq=6)
-    assert send(s, msg) == errno.ESRCH
+    assert rts_write(s, msg) == errno.ESRCH
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_ESRCH)]
 
@@ -375,18 +375,18 @@ def test_change_gateway(k):
     rtm_index = em1 (901). The reply is the message with pid, index, DONE;
     RTM_GET then shows the new gateway on em1."""
     s = route_socket(k)
-    assert send(s, add_msg(k)) == 0
+    assert rts_write(s, add_msg(k)) == 0
     settle(k)
     drain(s)
     msg = change_msg(k, seq=12)
-    assert send(s, msg) == 0
+    assert rts_write(s, msg) == 0
     settle(k)
     assert drain(s) == [
         with_fields(k, msg, pid=kpid(k), index=k.iface("em1").index, flags=UGS | RTF_DONE)
     ]
     rt = k.route_get("203.0.113.9")
     assert (rt.gateway, rt.ifname) == ("198.51.100.254", "em1")
-    assert send(s, get_msg(k, "203.0.113.9", seq=13)) == 0
+    assert rts_write(s, get_msg(k, "203.0.113.9", seq=13)) == 0
     settle(k)
     (m,) = drain(s)
     assert hdr_field(k, m, "index") == k.iface("em1").index
@@ -398,7 +398,7 @@ def test_change_missing_esrch(k):
     """RTS 708-713: no route with that key and mask, ESRCH."""
     s = route_socket(k)
     msg = change_msg(k, seq=14)
-    assert send(s, msg) == errno.ESRCH
+    assert rts_write(s, msg) == errno.ESRCH
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_ESRCH)]
 
@@ -408,11 +408,11 @@ def test_change_without_mask_on_a_network_route_esrch(k):
     network route looked up without a netmask is refused with ESRCH and
     left alone."""
     s = route_socket(k)
-    assert send(s, add_msg(k)) == 0
+    assert rts_write(s, add_msg(k)) == 0
     settle(k)
     drain(s)
     msg = change_msg(k, mask=None, seq=15)
-    assert send(s, msg) == errno.ESRCH
+    assert rts_write(s, msg) == errno.ESRCH
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_ESRCH)]
     assert k.route_get("203.0.113.9").gateway == "192.0.2.254"
@@ -423,7 +423,7 @@ def test_lock_is_accepted_and_ignored(k):
     don't support locks anymore"); the reply gets RTF_DONE, index untouched."""
     s = route_socket(k)
     msg = rtmsg(k, RTM_LOCK, [(RTA_DST, sin("198.51.100.0")), (RTA_NETMASK, MASK24)], seq=16)
-    assert send(s, msg) == 0
+    assert rts_write(s, msg) == 0
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), flags=RTF_DONE)]
 
@@ -440,7 +440,7 @@ def test_short_message_einval_echoed_raw(k):
     s = route_socket(k)
     inet = route_socket(k, AF_INET)
     junk = bytes(range(16))
-    assert send(s, junk) == errno.EINVAL
+    assert rts_write(s, junk) == errno.EINVAL
     settle(k)
     assert drain(s) == [junk]
     assert drain(inet) == []
@@ -452,7 +452,7 @@ def test_length_mismatch_einval_echoed_raw(k):
     s = route_socket(k)
     msg = get_msg(k, "198.51.100.7")
     bad = with_fields(k, msg, msglen=len(msg) + 8)
-    assert send(s, bad) == errno.EINVAL
+    assert rts_write(s, bad) == errno.EINVAL
     settle(k)
     assert drain(s) == [bad]
 
@@ -462,7 +462,7 @@ def test_tiny_message_enobufs(k):
     is returned before flush, nothing is sent to anyone."""
     s = route_socket(k)
     other = route_socket(k)
-    assert send(s, b"\x04\x00\x05\x04") == errno.ENOBUFS
+    assert rts_write(s, b"\x04\x00\x05\x04") == errno.ENOBUFS
     settle(k)
     assert drain(s) == [] and drain(other) == []
 
@@ -474,7 +474,7 @@ def test_bad_version(k):
     s = route_socket(k)
     inet = route_socket(k, AF_INET)
     msg = rtmsg(k, RTM_GET, [(RTA_DST, sin("198.51.100.7"))], version=4, pid=0)
-    assert send(s, msg) == errno.EPROTONOSUPPORT
+    assert rts_write(s, msg) == errno.EPROTONOSUPPORT
     settle(k)
     assert drain(s) == [with_fields(k, msg, errno=F_EPROTONOSUPPORT)]
     assert drain(inet) == []
@@ -485,7 +485,7 @@ def test_no_destination_einval(k):
     s = route_socket(k)
     inet = route_socket(k, AF_INET)
     msg = rtmsg(k, RTM_GET, [])
-    assert send(s, msg) == errno.EINVAL
+    assert rts_write(s, msg) == errno.EINVAL
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_EINVAL)]
     assert drain(inet) == []
@@ -498,7 +498,7 @@ def test_address_overrun_einval(k):
     dst = bytes((32, AF_INET)) + bytes(14)
     msg = rtmsg(k, RTM_GET, [(RTA_DST, dst)])
     assert len(msg) == RT_MSGHDR_LEN + 16
-    assert send(s, msg) == errno.EINVAL
+    assert rts_write(s, msg) == errno.EINVAL
     settle(k)
     assert drain(s) == [with_fields(k, msg, pid=kpid(k), errno=F_EINVAL)]
 
@@ -510,7 +510,7 @@ def test_unknown_type_eopnotsupp(k):
     s = route_socket(k)
     inet = route_socket(k, AF_INET)
     msg = rtmsg(k, RTM_MISS, [(RTA_DST, sin("198.51.100.7"))])
-    assert send(s, msg) == errno.EOPNOTSUPP
+    assert rts_write(s, msg) == errno.EOPNOTSUPP
     settle(k)
     want = with_fields(k, msg, pid=kpid(k), errno=F_EOPNOTSUPP)
     assert drain(s) == [want]
@@ -527,10 +527,10 @@ def test_no_loopback_when_alone(k):
     still reports the error."""
     s = route_socket(k)
     s.setsockopt(sock.SOL_SOCKET, sock.SO_USELOOPBACK, 0)
-    assert send(s, get_msg(k, "198.51.100.7")) == 0
+    assert rts_write(s, get_msg(k, "198.51.100.7")) == 0
     msg = add_msg(k)
-    assert send(s, msg) == 0
-    assert send(s, msg) == errno.EEXIST
+    assert rts_write(s, msg) == 0
+    assert rts_write(s, msg) == errno.EEXIST
     settle(k)
     assert drain(s) == []
 
@@ -544,7 +544,7 @@ def test_no_loopback_others_still_hear(k):
     s.setsockopt(sock.SOL_SOCKET, sock.SO_USELOOPBACK, 0)
     other = route_socket(k)
     msg = get_msg(k, "203.0.113.9", seq=21)
-    assert send(s, msg) == errno.ESRCH
+    assert rts_write(s, msg) == errno.ESRCH
     settle(k)
     assert drain(other) == [with_fields(k, msg, pid=kpid(k), errno=F_ESRCH)]
 
@@ -555,7 +555,7 @@ def test_jail_get_of_network_route_esrch(k):
     j = k.jail("j1", ip4=["192.0.2.1"])
     s = j.socket(sock.AF_ROUTE, sock.SOCK_RAW, 0)
     msg = get_msg(k, "198.51.100.7", seq=17)
-    assert send(s, msg) == errno.ESRCH
+    assert rts_write(s, msg) == errno.ESRCH
     settle(k)
     (m,) = drain(s)
     assert hdr_field(k, m, "errno") == F_ESRCH
@@ -571,6 +571,6 @@ def test_add_goes_to_the_socket_fib():
     k.setfib(1)
     s = route_socket(k)
     k.setfib(0)
-    assert send(s, add_msg(k)) == 0
+    assert rts_write(s, add_msg(k)) == 0
     assert k.route_get("203.0.113.9", fib=0) is None
     assert k.route_get("203.0.113.9", fib=1).gateway == "192.0.2.254"
