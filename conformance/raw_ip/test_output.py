@@ -418,7 +418,7 @@ def test_sendto_on_connected_eisconn(k):
 
 
 def test_send_unconnected_edestaddrreq(k):
-    """sosend_generic (kern/uipc_socket.c), Errata 1: send() on an
+    """sosend_generic (kern/uipc_socket.c), Errata 1: send(2) on an
     unconnected raw socket -> EDESTADDRREQ (not rip_send's ENOTCONN)."""
     s = _raw(k)
     assert _oserr(s.send, PAYLOAD) == errno.EDESTADDRREQ
@@ -478,7 +478,7 @@ def test_connect_bad_sa_len_einval(k):
 def test_failed_reconnect_leaves_unconnected(k):
     """soconnect / rip_disconnect: reconnecting disconnects first; a failing
     connect (AF_UNSPEC -> EAFNOSUPPORT) leaves the socket unconnected:
-    getpeername is ENOTCONN and send() is EDESTADDRREQ."""
+    getpeername is ENOTCONN and send(2) is EDESTADDRREQ."""
     s = _raw(k)
     s.connect((PEER, 0))
     assert s.getpeername() == (PEER, 0)

@@ -211,7 +211,7 @@ def test_bound_so_dontroute_off_link_enetunreach(k, delta):
 
 def test_connect_then_getsockname(k, match_frame):
     """in_pcbconnect: laddr from in_pcbladdr and an ephemeral port are
-    committed; send() goes to the peer."""
+    committed; send(2) goes to the peer."""
     s = _udp(k)
     s.connect((PEER, 53))
     addr, port = s.getsockname()
