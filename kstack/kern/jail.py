@@ -42,7 +42,7 @@ from kstack.netinet.ip import aton, ntoa
 
 if TYPE_CHECKING:
     from kstack.kern.kernel import Kernel
-    from kstack.kern.sysctl import Value
+    from kstack.kern.sysctl import Ctx, Oid, SysctlTree, Value
     from kstack.kern.uipc_socket import Socket
     from kstack.net.if_var import Ifnet
     from kstack.net.vnet import VNet
@@ -350,17 +350,9 @@ class Jail:
         """sysctl(8) in the jail: reads as the host (per-vnet values of the
         jail's stack); a write needs PRIV_SYSCTL_WRITEJAIL, which only the
         per-vnet values of a vnet jail's own stack grant (EPERM otherwise)."""
-        from kstack.kern.sysctl import Ctx, sysctl_read, sysctl_write
+        from kstack.kern.sysctl import sysctl_read, sysctl_write
 
-        self._check()
-        if not isinstance(name, str):
-            raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
-        cred = self.cred(uid)
-        tree = self.kernel.sysctl_tree
-        oid = tree.lookup(name)
-        vnet = self.vnet
-        store = vnet.sc if oid.vnet else self.kernel.sc
-        ctx = Ctx(self.kernel, vnet, cred)
+        tree, oid, ctx, store = self._sysctl_at(name, uid)
         if name == "security.jail.jailed":
             if value is not None:
                 raise OSError(errno.EPERM, f"sysctl {name}: read-only")
@@ -381,19 +373,25 @@ class Jail:
         """The size a read of ``name`` with no buffer reports, in the jail
         (the pcb lists count every pcb of the jail's stack, as the kernel's
         estimate does)."""
-        from kstack.kern.sysctl import Ctx
         from kstack.netinet.in_pcblist import sysctl_size
+
+        tree, _oid, ctx, store = self._sysctl_at(name, uid)
+        with self._process():
+            return sysctl_size(tree, ctx, store, name)
+
+    def _sysctl_at(self, name: str, uid: int) -> tuple[SysctlTree, Oid, Ctx, dict[str, Value]]:
+        """The tree, the leaf, the jailed caller's context and the store (the
+        jail's stack's or the machine's) for sysctl ``name``."""
+        from kstack.kern.sysctl import Ctx
 
         self._check()
         if not isinstance(name, str):
             raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
-        cred = self.cred(uid)
         tree = self.kernel.sysctl_tree
         oid = tree.lookup(name)
         vnet = self.vnet
         store = vnet.sc if oid.vnet else self.kernel.sc
-        with self._process():
-            return sysctl_size(tree, Ctx(self.kernel, vnet, cred), store, name)
+        return tree, oid, Ctx(self.kernel, vnet, self.cred(uid)), store
 
     # -- the jail's own stack (vnet jails) ---------------------------------------------
 

@@ -22,27 +22,57 @@ from kstack.netinet.ip import in_multicast, ntoa, prefix_mask
 from kstack.netinet.stats import _StatBlock
 from kstack.panic import Panic
 
+# The route flags users see are defined once, in kstack.sock (RTF_PROTO3:
+# in_rmx.c marks with it the idle redirect routes it will expire).
+from kstack.sock import (
+    RTF_BLACKHOLE as RTF_BLACKHOLE,
+)
+from kstack.sock import (
+    RTF_BROADCAST as RTF_BROADCAST,
+)
+from kstack.sock import (
+    RTF_DONE as RTF_DONE,
+)
+from kstack.sock import (
+    RTF_DYNAMIC as RTF_DYNAMIC,
+)
+from kstack.sock import (
+    RTF_GATEWAY as RTF_GATEWAY,
+)
+from kstack.sock import (
+    RTF_HOST as RTF_HOST,
+)
+from kstack.sock import (
+    RTF_LOCAL as RTF_LOCAL,
+)
+from kstack.sock import (
+    RTF_MODIFIED as RTF_MODIFIED,
+)
+from kstack.sock import (
+    RTF_MULTICAST as RTF_MULTICAST,
+)
+from kstack.sock import (
+    RTF_PROTO3 as RTF_PROTO3,
+)
+from kstack.sock import (
+    RTF_REJECT as RTF_REJECT,
+)
+from kstack.sock import (
+    RTF_STATIC as RTF_STATIC,
+)
+from kstack.sock import (
+    RTF_UP as RTF_UP,
+)
+
 if TYPE_CHECKING:
     from kstack.net.if_var import Ifnet, InIfaddr
     from kstack.net.vnet import VNet
     from kstack.netinet.in_rmx import InRmx
 
-RTF_UP = 0x1
-RTF_GATEWAY = 0x2
-RTF_HOST = 0x4
-RTF_REJECT = 0x8
-RTF_DYNAMIC = 0x10
-RTF_MODIFIED = 0x20
-RTF_DONE = 0x40
-RTF_CLONING = 0x100  # only in the separate_l2_table=0 model (7.x)
-RTF_LLINFO = 0x400  # the same
-RTF_STATIC = 0x800
-RTF_BLACKHOLE = 0x1000
-RTF_WASCLONED = 0x20000  # the same
-RTF_PROTO3 = 0x40000  # in_rmx.c marks the idle redirect routes it will expire with it
-RTF_LOCAL = 0x200000
-RTF_BROADCAST = 0x400000
-RTF_MULTICAST = 0x800000
+# 7.x only, for the separate_l2_table=0 model (ARP entries as cloned routes).
+RTF_CLONING = 0x100
+RTF_LLINFO = 0x400
+RTF_WASCLONED = 0x20000
 
 RT_MAXFIBS = 16
 

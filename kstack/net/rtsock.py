@@ -45,15 +45,6 @@ from kstack.net.route import (
     Rtentry,
 )
 from kstack.netinet.ip import in_multicast, prefix_mask
-
-if TYPE_CHECKING:
-    from kstack.kern.cred import Ucred
-    from kstack.kern.kernel import Kernel
-    from kstack.net.if_var import Ifnet, InIfaddr
-    from kstack.net.route import RouteTable
-    from kstack.net.vnet import VNet
-
-
 from kstack.sock import (  # the constants users see, one definition
     RTA_IFA,
     RTA_IFP,
@@ -75,6 +66,14 @@ from kstack.sock import (  # the constants users see, one definition
     RTV_MTU,
     RTV_WEIGHT,
 )
+
+if TYPE_CHECKING:
+    from kstack.kern.cred import Ucred
+    from kstack.kern.kernel import Kernel
+    from kstack.net.if_var import Ifnet, InIfaddr
+    from kstack.net.route import RouteTable
+    from kstack.net.vnet import VNet
+
 
 RTAX_MAX = 8
 

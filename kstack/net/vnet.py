@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kstack.kern.clock import NS
 from kstack.kern.cred import Ucred
 from kstack.kern.mbuf import Mbuf
-from kstack.kern.sysctl import Ctx, Value, sysctl_read, sysctl_write
+from kstack.kern.sysctl import Ctx, Oid, SysctlTree, Value, sysctl_read, sysctl_write
 from kstack.net.bpf import Capture
 from kstack.net.if_loop import M_CSUM_DATA_VALID, M_CSUM_IP_VALID
 from kstack.net.if_var import (
@@ -859,13 +859,7 @@ class VNet:
         TypeError for a name that is not a str. ``uid`` is the caller's
         (host credential): the pcb lists show what it may see, and a write
         by uid != 0 is EPERM (PRIV_SYSCTL_WRITE)."""
-        if not isinstance(name, str):
-            raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
-        cred = _host_cred(uid)
-        tree = self.kernel.sysctl_tree
-        oid = tree.lookup(name)
-        store = self.sc if oid.vnet else self.kernel.sc
-        ctx = Ctx(self.kernel, self, cred)
+        tree, oid, ctx, store = self._sysctl_at(name, uid)
         if value is None:
             return sysctl_read(tree, ctx, store, name)
         if uid != 0 and oid.writable:
@@ -878,13 +872,19 @@ class VNet:
         value's size. ENOENT for an unknown name."""
         from kstack.netinet.in_pcblist import sysctl_size
 
+        tree, _oid, ctx, store = self._sysctl_at(name, uid)
+        return sysctl_size(tree, ctx, store, name)
+
+    def _sysctl_at(self, name: str, uid: int) -> tuple[SysctlTree, Oid, Ctx, dict[str, Value]]:
+        """The tree, the leaf, the caller's context (host credential ``uid``)
+        and the store (this stack's or the machine's) for sysctl ``name``;
+        TypeError for a name that is not a str, ENOENT for an unknown one."""
         if not isinstance(name, str):
             raise TypeError(f"a sysctl name is a str, not {type(name).__name__}")
-        cred = _host_cred(uid)
         tree = self.kernel.sysctl_tree
         oid = tree.lookup(name)
         store = self.sc if oid.vnet else self.kernel.sc
-        return sysctl_size(tree, Ctx(self.kernel, self, cred), store, name)
+        return tree, oid, Ctx(self.kernel, self, _host_cred(uid)), store
 
     def netstat(self, proto: str | None = None) -> Any:
         """Counters by FreeBSD name: one protocol's dict, or all of them."""
