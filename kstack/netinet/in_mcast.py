@@ -985,7 +985,7 @@ def inp_set_multicast_if(so: Socket, raw: bytes) -> int:
 
 # The options in_mcast.c brought (seed 001:471). Before it ip_ctloutput
 # knew none of them: ENOPROTOOPT for setsockopt and getsockopt alike.
-_IN_MCAST_ONLY = frozenset(
+IN_MCAST_ONLY = frozenset(
     {
         S.IP_ADD_SOURCE_MEMBERSHIP,
         S.IP_DROP_SOURCE_MEMBERSHIP,
@@ -1033,7 +1033,7 @@ def inp_setmoptions(so: Socket, name: int, raw: bytes) -> int:
     from kstack.kern.uipc_socket import sooptcopyin
 
     if not so.vnet.kernel.profile.mcast_source_filters:
-        if name in _IN_MCAST_ONLY:
+        if name in IN_MCAST_ONLY:
             return errno.ENOPROTOOPT
         if name == S.IP_MULTICAST_IF:
             return _old_multicast_if(so, raw)
@@ -1092,7 +1092,7 @@ def inp_getmoptions(so: Socket, name: int, raw: bytes = b"") -> tuple[int, bytes
     its size shapes IP_MULTICAST_IF (12 bytes: a struct ip_mreqn) and
     IP_MULTICAST_TTL/LOOP (1 byte: a u_char); IP_MSFILTER reads it."""
     old = not so.vnet.kernel.profile.mcast_source_filters
-    if old and name in _IN_MCAST_ONLY:
+    if old and name in IN_MCAST_ONLY:
         return errno.ENOPROTOOPT, b""
     if so.type not in (S.SOCK_DGRAM, S.SOCK_RAW):
         return errno.EOPNOTSUPP, b""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from kstack import sock as S
 from kstack.kern.clock import NS
 from kstack.kern.cred import PRIV_NETINET_BINDANY, priv_check_cred
+from kstack.netinet.in_mcast import IN_MCAST_ONLY
 from kstack.netinet.in_pcb import (
     INP_BINDANY,
     INP_DONTFRAG,
@@ -50,26 +51,20 @@ _FLAG_BITS = {
     S.IP_RECVTOS: INP_RECVTOS,
 }
 
-_MCAST_OPTS = frozenset(
-    (
-        S.IP_MULTICAST_IF,
-        S.IP_MULTICAST_TTL,
-        S.IP_MULTICAST_LOOP,
-        S.IP_MULTICAST_VIF,
-        S.IP_ADD_MEMBERSHIP,
-        S.IP_DROP_MEMBERSHIP,
-        S.IP_ADD_SOURCE_MEMBERSHIP,
-        S.IP_DROP_SOURCE_MEMBERSHIP,
-        S.IP_BLOCK_SOURCE,
-        S.IP_UNBLOCK_SOURCE,
-        S.IP_MSFILTER,
-        S.MCAST_JOIN_GROUP,
-        S.MCAST_LEAVE_GROUP,
-        S.MCAST_JOIN_SOURCE_GROUP,
-        S.MCAST_LEAVE_SOURCE_GROUP,
-        S.MCAST_BLOCK_SOURCE,
-        S.MCAST_UNBLOCK_SOURCE,
+# The options ip_ctloutput hands to inp_setmoptions / inp_getmoptions: the
+# four BSD ones, the VIF and the any-source joins, and those in_mcast.c brought.
+_MCAST_OPTS = (
+    frozenset(
+        (
+            S.IP_MULTICAST_IF,
+            S.IP_MULTICAST_TTL,
+            S.IP_MULTICAST_LOOP,
+            S.IP_MULTICAST_VIF,
+            S.IP_ADD_MEMBERSHIP,
+            S.IP_DROP_MEMBERSHIP,
+        )
     )
+    | IN_MCAST_ONLY
 )
 
 
