@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import is_, ne, sub
+from operator import is_, ne
 from typing import Any, BinaryIO
 
 from kstack.kern.clock import NS, WALL_LIMIT_NS
@@ -757,14 +757,8 @@ def counter_delta(
 #: The blocks a replay reports, by the name ``VNet.netstat()`` gives them.
 _COUNTER_BLOCKS = (("ip", "ipstat"), ("icmp", "icmpstat"), ("udp", "udpstat"), ("igmp", "igmpstat"))
 _INDEXES = range(1 << 16)  # indexes for compress(): more than all the counters
-_GUESSES_MAX = 1024  # hints a CounterMarks remembers before starting over
-# The values at some positions of a block's values, as a tuple.
-_Getter = Callable[[Sequence[int]], tuple[int, ...]]
 # (block name, getter of its members, its key names, histogram positions)
 _Block = tuple[str, Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[int, ...]]
-# What moved in a block the last time a hint was given: (positions, getter
-# of those positions, their key names)
-_Guess = tuple[tuple[int, ...], _Getter, tuple[str, ...]]
 
 
 class CounterMarks:
@@ -774,19 +768,15 @@ class CounterMarks:
     Each block is read in one call (an attribute getter over its members),
     which gives the live histogram lists with the plain counters; the mark
     keeps copies of those lists. A block equal to its mark costs one read
-    and one C-level comparison. A block that moved is compared as plain
-    ints (each histogram's slots spread out in its place). For it,
-    the positions that moved the last time the same ``hint`` was given (the
-    packet's outcome, say: packets that end alike move the same counters)
-    are copied into the mark, and one more comparison proves nothing else
-    moved; only when something else did is the block compared element by
-    element (``map``/``compress``). The hint only decides what is looked at
-    first: :meth:`moved` gives exactly what :func:`counter_delta` gives for
-    two ``stack.netstat()`` snapshots, whatever the hint: the same keys, in
-    the same order, with the same values.
+    and one C-level comparison. A block that moved is compared element by
+    element as plain ints (each histogram's slots spread out in its place).
+    :meth:`moved` gives exactly what :func:`counter_delta` gives for two
+    ``stack.netstat()`` snapshots: the same keys, in the same order, with the
+    same values. (A replay reads its counters from a :class:`CounterJournal`;
+    marks are its fallback.)
     """
 
-    __slots__ = ("_stack", "_of", "_blocks", "_marks", "_guesses")
+    __slots__ = ("_stack", "_of", "_blocks", "_marks")
 
     def __init__(self, stack: Any) -> None:
         self._stack = stack
@@ -807,19 +797,17 @@ class CounterMarks:
         for b, blk in zip(self._blocks, self._of(stack), strict=True):
             values = b[1](blk)
             self._marks.append((_copy(values, b[3]), _flat(values, b[3]) if b[3] else values))
-        self._guesses: dict[Hashable, list[_Guess | None]] = {}
 
     def moved(self, hint: Hashable = None) -> dict[str, dict[str, int]]:
         """The counters that moved since the previous call (or creation),
-        by block; then the current values become the mark."""
+        by block; then the current values become the mark. ``hint`` (what
+        the record ended as) is accepted for :class:`CounterJournal`'s
+        signature and not needed here."""
         out: dict[str, dict[str, int]] = {}
         marks = self._marks
-        guesses: list[_Guess | None] | None = None
-        j = -1
-        for (name, getter, keys, hists), blk in zip(
-            self._blocks, self._of(self._stack), strict=True
+        for j, ((name, getter, keys, hists), blk) in enumerate(
+            zip(self._blocks, self._of(self._stack), strict=True)
         ):
-            j += 1
             values = getter(blk)
             if values == marks[j][0]:
                 continue
@@ -830,28 +818,7 @@ class CounterMarks:
                 new = _flat(values, hists)
                 values = _copy(values, hists)
             marks[j] = (values, new)
-            if guesses is None:
-                guesses = self._guesses.get(hint)
-                if guesses is None:
-                    if len(self._guesses) >= _GUESSES_MAX:
-                        self._guesses.clear()
-                    guesses = self._guesses[hint] = [None] * len(self._blocks)
-            g = guesses[j]
-            if g is not None:
-                cur = list(old)
-                for i in g[0]:
-                    cur[i] = new[i]
-                if (cur == new) if hists else (tuple(cur) == new):
-                    # Only positions of the guess moved (perhaps not all).
-                    deltas = tuple(map(sub, g[1](new), g[1](old)))
-                    if 0 in deltas:
-                        out[name] = {k: v for k, v in zip(g[2], deltas, strict=True) if v}
-                    else:
-                        out[name] = dict(zip(g[2], deltas, strict=True))
-                    continue
-            moved = tuple(compress(_INDEXES, map(ne, old, new)))
-            guesses[j] = (moved, _getter(moved), tuple(keys[i] for i in moved))
-            out[name] = {keys[i]: new[i] - old[i] for i in moved}
+            out[name] = {keys[i]: new[i] - old[i] for i in compress(_INDEXES, map(ne, old, new))}
         return out
 
 
@@ -876,15 +843,6 @@ def _copy(values: tuple[Any, ...], hists: tuple[int, ...]) -> tuple[Any, ...]:
     for i in hists:
         out[i] = out[i][:]
     return tuple(out)
-
-
-def _getter(positions: tuple[int, ...]) -> _Getter:
-    if len(positions) >= 2:
-        return operator.itemgetter(*positions)
-    if positions:
-        i = positions[0]
-        return lambda t: (t[i],)
-    return lambda t: ()
 
 
 class CounterJournal:
